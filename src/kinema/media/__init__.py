@@ -1,0 +1,1 @@
+"""Media: fetching inputs safely, decoding images and masks, storing files, encoding video."""

@@ -1,0 +1,137 @@
+"""Decoding input images and masks, with Kling's limits and image-bomb refusal.
+
+Every error is an :class:`~kinema.errors.InputError` naming the field (``loc``).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from kinema.errors import InputError
+
+__all__ = [
+    "sniff_image_type",
+    "decode_image",
+    "decode_mask",
+    "check_input_image",
+    "check_mask_shapes",
+    "MAX_INPUT_BYTES",
+    "MIN_SIDE",
+    "MAX_ASPECT",
+]
+
+MAX_INPUT_BYTES = 10 * 1024 * 1024
+MIN_SIDE = 300
+MAX_ASPECT = 2.5
+#: Relative tolerance when comparing a mask's aspect ratio with the image's (rounding of sides).
+ASPECT_TOLERANCE = 0.02
+
+Loc = Sequence[str | int]
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The content type by magic bytes (JPEG or PNG), ignoring any header the server sent."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return None
+
+
+def _open(data: bytes, loc: Loc, max_pixels: int) -> Image.Image:
+    kind = sniff_image_type(data)
+    if kind is None:
+        raise InputError.single(loc, "the file is not a JPEG or PNG image", "image_format")
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError.single(
+            loc, f"the image is {len(data)} bytes; at most {MAX_INPUT_BYTES} (10 MB) are allowed", "image_too_large"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size  # header only: no pixels decoded yet
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError.single(loc, "the image declares too many pixels (decompression bomb)", "image_bomb") from None
+    except Exception:  # noqa: BLE001 - any parser failure is the user's file
+        raise InputError.single(loc, "the image file is corrupt or truncated", "image_decode") from None
+    if w * h > max_pixels:
+        raise InputError.single(
+            loc,
+            f"the image declares {w}x{h} = {w * h} pixels; at most {max_pixels} are allowed (decompression bomb?)",
+            "image_bomb",
+        )
+    return img
+
+
+def _load(img: Image.Image, loc: Loc) -> Image.Image:
+    try:
+        img.load()
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001
+        raise InputError.single(loc, "the image file is corrupt or truncated", "image_decode") from None
+
+
+def decode_image(data: bytes, loc: Loc, *, max_pixels: int = 40_000_000) -> np.ndarray:
+    """Decode a JPEG/PNG to (H, W, 3) uint8 RGB after refusing bombs from the header alone."""
+    img = _load(_open(data, loc, max_pixels), loc)
+    if img.mode != "RGB":
+        img = img.convert("RGBA").convert("RGB") if "A" in img.mode or img.mode == "P" else img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def check_input_image(image: np.ndarray, loc: Loc) -> None:
+    """Kling's limits on the input and tail image: sides ≥ 300 px, aspect between 1:2.5 and 2.5:1."""
+    h, w = image.shape[:2]
+    if min(w, h) < MIN_SIDE:
+        raise InputError.single(
+            loc, f"the image is {w}x{h}; each side must be at least {MIN_SIDE} px", "image_too_small"
+        )
+    aspect = w / h
+    if aspect > MAX_ASPECT or aspect < 1 / MAX_ASPECT:
+        raise InputError.single(
+            loc,
+            f"the image is {w}x{h} (aspect {aspect:.2f}); the aspect ratio must be between 1:2.5 and 2.5:1",
+            "image_aspect",
+        )
+
+
+def decode_mask(data: bytes, loc: Loc, *, max_pixels: int = 40_000_000) -> np.ndarray:
+    """Decode a mask to (H, W) bool: opaque pixels (alpha ≥ 128) if it has alpha, else luminance ≥ 128."""
+    img = _load(_open(data, loc, max_pixels), loc)
+    has_alpha = "A" in img.mode or (img.mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[..., 3]
+        return alpha >= 128
+    return np.asarray(img.convert("L"), dtype=np.uint8) >= 128
+
+
+def check_mask_shapes(
+    image_size: tuple[int, int], masks: Sequence[tuple[Loc, np.ndarray]]
+) -> None:
+    """Masks share one resolution and the image's aspect ratio. ``image_size`` is (width, height)."""
+    iw, ih = image_size
+    first: tuple[int, int] | None = None
+    for loc, mask in masks:
+        mh, mw = mask.shape[:2]
+        if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
+            raise InputError.single(
+                loc,
+                f"the mask is {mw}x{mh} but the image is {iw}x{ih}: a mask must have the image's aspect ratio",
+                "mask_aspect",
+            )
+        if first is None:
+            first = (mw, mh)
+        elif (mw, mh) != first:
+            raise InputError.single(
+                loc,
+                f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}: all masks must share one resolution",
+                "mask_resolution",
+            )
+        if not mask.any():
+            raise InputError.single(loc, "the mask selects no pixel (no white or opaque area)", "mask_empty")

@@ -1,0 +1,100 @@
+"""Configuration, read once from the environment (prefix ``KINEMA_``) into one object."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+__all__ = ["Settings"]
+
+DEFAULT_ENGINE = "kinema.engines.motion:render"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a kinema process. Build with :meth:`from_env`, then ``replace`` CLI flags in."""
+
+    data_dir: Path = Path("./kinema-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    workers: int = 1
+    #: ``module:function`` or ``/path/file.py:function`` of the engine entry point.
+    engine: str = DEFAULT_ENGINE
+    #: Hosts/CIDRs that input URLs may reach although private/loopback (e.g. ``127.0.0.1,10.0.0.0/8``).
+    fetch_allow: tuple[str, ...] = ()
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_timeout_s: float = 20.0
+    max_image_pixels: int = 40_000_000
+    upload_max_bytes: int = 50 * 1024 * 1024
+    #: How long finished results (and their files) are kept.
+    retention_s: float = 7 * 24 * 3600
+    #: Grace period between a cancel request and killing the worker.
+    cancel_grace_s: float = 5.0
+    price_per_second: float = 0.045
+    webhook_attempts: int = 10
+    #: First retry delay; doubles each attempt (10 attempts ≈ 2 h with 15 s).
+    webhook_backoff_s: float = 15.0
+    webhook_timeout_s: float = 15.0
+    #: Allow webhooks to private/loopback addresses (off in production; tests turn it on).
+    webhook_allow_private: bool = False
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        kw: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get("KINEMA_" + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if f.name in {"data_dir", "tls_cert", "tls_key"}:
+                kw[f.name] = Path(raw)
+            elif f.name == "fetch_allow":
+                kw[f.name] = _list(raw)
+            elif isinstance(default, bool):
+                kw[f.name] = _bool(raw)
+            elif isinstance(default, int):
+                kw[f.name] = int(raw)
+            elif isinstance(default, float):
+                kw[f.name] = float(raw)
+            else:
+                kw[f.name] = raw
+        return cls(**kw)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    # Paths inside the data dir -------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kinema.sqlite3"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def webhook_key_path(self) -> Path:
+        return self.data_dir / "webhook-ed25519.pem"
