@@ -132,6 +132,9 @@ def load_engine(spec: str) -> Engine:
         name = f"kinema_engine_{abs(hash(str(path)))}"
         module = sys.modules.get(name)
         if module is None:
+            # Let the file import its siblings (e.g. a shared helper beside it).
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
             loader_spec = importlib.util.spec_from_file_location(name, path)
             if loader_spec is None or loader_spec.loader is None:
                 raise ValueError(f"cannot load engine file {path}")

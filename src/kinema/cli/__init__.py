@@ -1,0 +1,1 @@
+"""The ``kinema`` command line: thin clients of the same core as the server."""

@@ -1,0 +1,61 @@
+"""``kinema serve``: the HTTP server with its worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from kinema.cli.main import CliError
+from kinema.settings import Settings
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the fal-compatible HTTP server")
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    p.add_argument("--data-dir", type=Path, default=None, help="database, files and keys (env KINEMA_DATA_DIR)")
+    p.add_argument("--public-url", default=None, help="base of URLs handed out (default: from the request)")
+    p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
+    p.add_argument("--workers", type=int, default=None, help="engine worker processes (default 1)")
+    p.add_argument("--engine", default=None, help="engine entry point module:function (env KINEMA_ENGINE)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from kinema.api.app import create_app
+
+    settings = Settings.from_env().replace(
+        host=args.host, port=args.port, data_dir=args.data_dir, public_url=args.public_url,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, engine=args.engine,
+    )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise CliError("--tls-cert and --tls-key go together")
+    for path in (settings.tls_cert, settings.tls_key):
+        if path is not None and not path.is_file():
+            raise CliError(f"TLS file not found: {path}")
+    if settings.workers < 1:
+        raise CliError("--workers must be at least 1")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    scheme = "https" if settings.tls_cert else "http"
+    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Jobs: the durable store, the dispatcher, the worker process and webhooks."""

@@ -1,0 +1,1 @@
+"""The playground: a static single-page app served by ``kinema serve`` at ``/``."""

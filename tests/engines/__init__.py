@@ -1,0 +1,1 @@
+"""Fixture engines for the service tests: one file per scenario, never the product default."""

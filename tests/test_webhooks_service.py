@@ -1,0 +1,81 @@
+"""Webhooks from a live server: signed deliveries verified against the server's JWKS, retried on failure."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from queueclient import submit, wait_status
+from server import running_server
+
+
+class Receiver:
+    """A real HTTP receiver on loopback that fails the first ``fail_first`` deliveries."""
+
+    def __init__(self, fail_first: int = 0):
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                code = 500 if len(outer.received) <= outer.fail_first else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def verify(jwks: dict, headers: dict[str, str], body: bytes) -> bool:
+    x = jwks["keys"][0]["x"]
+    key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+    message = "\n".join([headers["x-fal-webhook-request-id"], headers["x-fal-webhook-user-id"],
+                         headers["x-fal-webhook-timestamp"], hashlib.sha256(body).hexdigest()]).encode()
+    try:
+        key.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def test_webhook_signed_and_retried(tmp_path, photo_uri):
+    receiver = Receiver(fail_first=1)
+    env = {"KINEMA_WEBHOOK_ALLOW_PRIVATE": "1", "KINEMA_WEBHOOK_BACKOFF_S": "0.3"}
+    try:
+        with running_server(tmp_path, env=env) as server:
+            rid = submit(server, {"prompt": "x", "image_url": photo_uri},
+                         params={"fal_webhook": receiver.url}).json()["request_id"]
+            wait_status(server, rid, "COMPLETED")
+            deadline = time.monotonic() + 20
+            while len(receiver.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(receiver.received) == 2, "the failed first delivery must be retried"
+            jwks = httpx.get(server.url + "/.well-known/jwks.json").json()
+            headers, body = receiver.received[-1]
+            assert verify(jwks, headers, body)
+            assert not verify(jwks, headers, body + b" ")
+            assert abs(int(headers["x-fal-webhook-timestamp"]) - time.time()) < 300
+            msg = json.loads(body)
+            assert msg["request_id"] == rid and msg["gateway_request_id"] == rid
+            assert msg["status"] == "OK" and msg["error"] is None
+            assert msg["payload"]["video"]["url"].startswith(server.url)
+    finally:
+        receiver.close()
