@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 from pathlib import Path
@@ -74,8 +75,10 @@ def create_app(settings: Settings) -> Starlette:
         def on_complete(job: Job) -> None:
             if job.webhook_url:
                 ok = job.result_status == 200
-                error = None if ok else str((job.result_body or {}).get("detail", "error")
-                                            if isinstance(job.result_body, dict) else "error")
+                error = None
+                if not ok:
+                    detail = job.result_body.get("detail") if isinstance(job.result_body, dict) else None
+                    error = detail if isinstance(detail, str) else json.dumps(detail)
                 body = webhook_body(job.id, job.id, ok, job.result_body, error)
                 outbox.enqueue(job.id, job.key_id, job.webhook_url, body)
                 outbox.wake()
@@ -93,6 +96,10 @@ def create_app(settings: Settings) -> Starlette:
         app.state.outbox = outbox
         app.state.dispatcher = dispatcher
         await dispatcher.start()
+        # A crash between completing a job and queueing its webhook must not lose the webhook.
+        for job in list(dispatcher.jobs.values()):
+            if job.status.is_terminal() and job.webhook_url and not outbox.deliveries(job.id):
+                on_complete(job)
         import asyncio
 
         outbox_task = asyncio.create_task(outbox.run())

@@ -22,6 +22,7 @@ from kinema.api.errors import ApiError, error_response
 from kinema.errors import InputError, error_item
 from kinema.jobs.dispatcher import Dispatcher
 from kinema.jobs.status import Priority, Status
+from kinema.jobs.webhooks import check_webhook_url
 from kinema.jobs.store import Job
 from kinema.schema import parse_input
 
@@ -105,8 +106,12 @@ def _start_timeout(request: Request) -> float | None:
 
 def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> Job:
     req = parse_input(payload)
-    if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
-        raise InputError([error_item(["query", "fal_webhook"], "must be an http(s):// URL", "url_scheme")])
+    if webhook is not None:
+        try:
+            check_webhook_url(webhook)
+        except ValueError as exc:
+            raise InputError([error_item(["query", "fal_webhook"], f"must be an http(s):// URL ({exc})",
+                                         "url_scheme")]) from None
     return _dispatcher(request).submit(
         key_id,
         req.model_dump(exclude_none=True, mode="json"),

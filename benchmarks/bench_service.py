@@ -1,0 +1,107 @@
+"""Service benchmark: status latency under polling load, and submit → COMPLETED overhead.
+
+    .venv/bin/python benchmarks/bench_service.py [--clients 100] [--seconds 20] [--jobs 30]
+
+1. ``--clients`` concurrent clients each poll one request's status every 0.1 s (what the official
+   Python client does) for ``--seconds``; prints p50/p90/p99 latency. The load runs in a separate
+   process from the server, on the same machine.
+2. ``--jobs`` sequential submits with a 16×16 instant engine; overhead = wall time from submit to
+   the client seeing COMPLETED minus the engine's own render time; prints the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import data_uri, jpeg_bytes  # noqa: E402
+from server import start_server, stop_server  # noqa: E402
+
+ENDPOINT = "fal-ai/kling-video/v1/standard/image-to-video"
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+async def poll_load(url: str, headers: dict[str, str], rids: list[str], clients: int, seconds: float) -> list[float]:
+    lat: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=10) as client:
+        stop = time.perf_counter() + seconds
+
+        async def one(i: int) -> None:
+            status_url = f"{url}/fal-ai/kling-video/requests/{rids[i % len(rids)]}/status"
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                r = await client.get(status_url, params={"logs": "true"})
+                lat.append(time.perf_counter() - t0)
+                assert r.status_code in (200, 202)
+                await asyncio.sleep(0.1)
+
+        await asyncio.gather(*(one(i) for i in range(clients)))
+    return lat
+
+
+async def overhead(url: str, headers: dict[str, str], image: str, jobs: int) -> tuple[list[float], list[float]]:
+    totals, engine = [], []
+    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+        for _ in range(jobs):
+            t0 = time.perf_counter()
+            r = await client.post(f"{url}/{ENDPOINT}", json={"prompt": "x", "image_url": image})
+            rid = r.json()["request_id"]
+            while True:
+                s = (await client.get(f"{url}/fal-ai/kling-video/requests/{rid}/status",
+                                      params={"logs": "1"})).json()
+                if s["status"] == "COMPLETED":
+                    break
+                await asyncio.sleep(0.002)
+            totals.append(time.perf_counter() - t0)
+            ms = [float(e["message"].split("=")[1]) for e in s["logs"] if e["message"].startswith("engine_ms=")]
+            engine.append(ms[0] / 1000)
+    return totals, engine
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--jobs", type=int, default=30)
+    args = ap.parse_args()
+    from skimage import data
+
+    image = data_uri(jpeg_bytes(data.astronaut()), "image/jpeg")
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "data", engine=str(ROOT / "benchmarks/engines/instant.py") + ":render")
+        try:
+            headers = server.headers
+            # Overhead first, on an idle server.
+            totals, engine = asyncio.run(overhead(server.url, headers, image, args.jobs))
+            over = [t - e for t, e in zip(totals, engine)]
+            print(f"submit→COMPLETED over {args.jobs} jobs: median total {statistics.median(totals) * 1000:.1f} ms, "
+                  f"median engine {statistics.median(engine) * 1000:.1f} ms, "
+                  f"median overhead {statistics.median(over) * 1000:.1f} ms (target ≤ 100 ms)")
+            rids = [httpx.post(f"{server.url}/{ENDPOINT}", json={"prompt": "x", "image_url": image},
+                               headers=headers).json()["request_id"] for _ in range(10)]
+            lat = asyncio.run(poll_load(server.url, headers, rids, args.clients, args.seconds))
+            print(f"status polling: {args.clients} clients every 0.1 s for {args.seconds:.0f} s: {len(lat)} requests "
+                  f"({len(lat) / args.seconds:.0f}/s), p50 {pct(lat, 0.5) * 1000:.1f} ms, "
+                  f"p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)")
+        finally:
+            stop_server(server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+// The motion-brush editor: masks and trajectories painted at the image's natural resolution.
+//
+// One static brush and up to six dynamic brushes, each a mask canvas the size of the image. A pixel
+// belongs to at most one brush: painting with one brush removes that area from the others. Dynamic
+// brushes carry a trajectory (2 to 77 points, image pixels, top-left origin here; `toApi` converts to
+// Kling's bottom-left origin). Emits "change" after every edit.
+
+import { clamp, drawPath, hasPixels, makeCanvas, maskPng, resample, stripePattern } from "./overlay.js";
+
+export const MAX_DYNAMIC = 6;
+export const MIN_POINTS = 2;
+export const MAX_POINTS = 77;
+export const DYNAMIC_COLORS = ["#ff4d6d", "#ffb020", "#2ecc71", "#3b82f6", "#b267ff", "#17c3d6"];
+export const STATIC_COLOR = "#cbd5e1";
+const UNDO_DEPTH = 25;
+const CLICK_SLOP_PX = 4; // screen pixels a click may wander before it counts as a drag
+const RESAMPLE_SCREEN_PX = 28; // spacing of points resampled from a dragged path, in screen pixels
+
+export class MotionBrush extends EventTarget {
+  constructor(canvas) {
+    super();
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.image = null;
+    this.width = 0;
+    this.height = 0;
+    this.brushes = [];
+    this.activeId = null;
+    this.tool = "paint"; // "paint" | "erase" | "trajectory"
+    this.size = 40;
+    this.enabled = true;
+    this.undoStack = [];
+    this.hover = null;
+    this.drag = null;
+    this.nextId = 1;
+    this.frame = 0;
+    this.patternCache = null;
+    canvas.addEventListener("pointerdown", (e) => this.onDown(e));
+    canvas.addEventListener("pointermove", (e) => this.onMove(e));
+    canvas.addEventListener("pointerup", (e) => this.onUp(e));
+    canvas.addEventListener("pointercancel", (e) => this.onUp(e));
+    canvas.addEventListener("pointerleave", () => {
+      this.hover = null;
+      this.scheduleRender();
+    });
+    new ResizeObserver(() => this.fit()).observe(canvas.parentElement);
+    window.addEventListener("resize", () => this.fit());
+  }
+
+  /** Show the image as large as the editor allows (up or down), keeping its aspect ratio. */
+  fit() {
+    if (!this.image) return;
+    const box = this.canvas.parentElement;
+    const style = getComputedStyle(box);
+    const availW = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const availH = Math.max(240, window.innerHeight * 0.7);
+    const f = Math.min(availW / this.width, availH / this.height, 3);
+    if (!(f > 0)) return;
+    const w = `${Math.floor(this.width * f)}px`;
+    const h = `${Math.floor(this.height * f)}px`;
+    if (this.canvas.style.width !== w || this.canvas.style.height !== h) {
+      this.canvas.style.width = w;
+      this.canvas.style.height = h;
+    }
+    this.scheduleRender();
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  /** Start over on a new image (an HTMLImageElement that has loaded). */
+  setImage(image) {
+    this.image = image;
+    this.width = image.naturalWidth;
+    this.height = image.naturalHeight;
+    this.canvas.width = this.width;
+    this.canvas.height = this.height;
+    this.scratch = makeCanvas(this.width, this.height);
+    this.brushes = [];
+    this.nextId = 1;
+    this.undoStack = [];
+    const shortSide = Math.min(this.width, this.height);
+    this.size = Math.max(4, Math.round(shortSide / 14));
+    this.brushes.push(this.makeBrush("static", STATIC_COLOR));
+    this.activeId = this.brushes[0].id;
+    this.tool = "paint";
+    this.fit();
+    this.changed();
+  }
+
+  makeBrush(kind, color) {
+    return {
+      id: this.nextId++,
+      kind,
+      color,
+      mask: makeCanvas(this.width, this.height),
+      painted: false,
+      points: [],
+      version: 0,
+    };
+  }
+
+  get staticBrush() {
+    return this.brushes.find((b) => b.kind === "static") || null;
+  }
+
+  get dynamicBrushes() {
+    return this.brushes.filter((b) => b.kind === "dynamic");
+  }
+
+  get active() {
+    return this.brushes.find((b) => b.id === this.activeId) || null;
+  }
+
+  /** 1-based number of a dynamic brush (its place in the list sent to the API). */
+  numberOf(brush) {
+    return this.dynamicBrushes.indexOf(brush) + 1;
+  }
+
+  get hasContent() {
+    return this.brushes.some((b) => b.painted || b.points.length > 0);
+  }
+
+  selectStatic() {
+    if (!this.image) return;
+    this.activeId = this.staticBrush.id;
+    if (this.tool === "trajectory") this.tool = "paint";
+    this.changed();
+  }
+
+  /** Add a dynamic brush (up to six) and select it; with six, select the next one in turn. */
+  addOrNextDynamic() {
+    if (!this.image) return null;
+    const dyn = this.dynamicBrushes;
+    let brush;
+    if (dyn.length < MAX_DYNAMIC) {
+      const used = new Set(dyn.map((b) => b.color));
+      const color = DYNAMIC_COLORS.find((c) => !used.has(c));
+      brush = this.makeBrush("dynamic", color);
+      this.brushes.push(brush);
+    } else {
+      const i = dyn.indexOf(this.active);
+      brush = dyn[(i + 1) % dyn.length];
+    }
+    this.activeId = brush.id;
+    this.tool = "paint"; // a dynamic brush is painted first, then given its trajectory
+    this.changed();
+    return brush;
+  }
+
+  select(id) {
+    const brush = this.brushes.find((b) => b.id === id);
+    if (!brush) return;
+    this.activeId = id;
+    if (brush.kind === "static" && this.tool === "trajectory") this.tool = "paint";
+    this.changed();
+  }
+
+  remove(id) {
+    const brush = this.brushes.find((b) => b.id === id);
+    if (!brush || brush.kind !== "dynamic") return;
+    this.pushUndo();
+    this.brushes = this.brushes.filter((b) => b !== brush);
+    if (this.activeId === id) {
+      this.activeId = this.staticBrush.id;
+      if (this.tool === "trajectory") this.tool = "paint";
+    }
+    this.changed();
+  }
+
+  setTool(tool) {
+    if (tool === "trajectory" && this.active?.kind !== "dynamic") return false;
+    this.tool = tool;
+    this.changed();
+    return true;
+  }
+
+  setSize(px) {
+    this.size = Math.max(1, Math.round(px));
+    this.scheduleRender();
+  }
+
+  setEnabled(on) {
+    this.enabled = on;
+    this.drag = null;
+    this.scheduleRender();
+  }
+
+  clear() {
+    if (!this.hasContent) return;
+    this.pushUndo();
+    for (const b of this.brushes) {
+      b.mask.getContext("2d").clearRect(0, 0, this.width, this.height);
+      b.painted = false;
+      b.points = [];
+      b.version++;
+    }
+    this.changed();
+  }
+
+  clearTrajectory(id) {
+    const brush = this.brushes.find((b) => b.id === id);
+    if (!brush || brush.points.length === 0) return;
+    this.pushUndo();
+    brush.points = [];
+    brush.version++;
+    this.changed();
+  }
+
+  // ---- undo --------------------------------------------------------------------------------
+
+  pushUndo() {
+    const snap = new Map();
+    for (const b of this.brushes) {
+      let mask = null;
+      if (b.painted) {
+        mask = makeCanvas(this.width, this.height);
+        mask.getContext("2d").drawImage(b.mask, 0, 0);
+      }
+      snap.set(b.id, { brush: b, mask, points: b.points.slice() });
+    }
+    this.undoStack.push({ snap, order: this.brushes.slice(), activeId: this.activeId });
+    if (this.undoStack.length > UNDO_DEPTH) this.undoStack.shift();
+  }
+
+  get canUndo() {
+    return this.undoStack.length > 0;
+  }
+
+  undo() {
+    const entry = this.undoStack.pop();
+    if (!entry) return;
+    // Brushes added since the snapshot stay (empty ones are ignored on submit); removed ones come back.
+    const added = this.brushes.filter((b) => !entry.snap.has(b.id));
+    this.brushes = [...entry.order, ...added];
+    for (const { brush, mask, points } of entry.snap.values()) {
+      const ctx = brush.mask.getContext("2d");
+      ctx.clearRect(0, 0, this.width, this.height);
+      if (mask) ctx.drawImage(mask, 0, 0);
+      brush.painted = Boolean(mask);
+      brush.points = points;
+      brush.version++;
+    }
+    if (this.brushes.some((b) => b.id === entry.activeId)) this.activeId = entry.activeId;
+    this.changed();
+  }
+
+  // ---- pointer input -----------------------------------------------------------------------
+
+  toImage(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const x = ((e.clientX - r.left) * this.width) / r.width;
+    const y = ((e.clientY - r.top) * this.height) / r.height;
+    return { x: clamp(x, 0, this.width - 1), y: clamp(y, 0, this.height - 1) };
+  }
+
+  /** Image pixels per screen pixel. */
+  get scale() {
+    const w = this.canvas.getBoundingClientRect().width;
+    return w > 0 ? this.width / w : 1;
+  }
+
+  onDown(e) {
+    if (!this.image || !this.enabled || e.button !== 0) return;
+    const p = this.toImage(e);
+    this.canvas.setPointerCapture(e.pointerId);
+    e.preventDefault();
+    if (this.tool === "trajectory") {
+      const brush = this.active;
+      if (brush?.kind !== "dynamic") return;
+      if (brush.points.length >= MAX_POINTS) {
+        this.dispatchEvent(new CustomEvent("notice", { detail: `A trajectory has at most ${MAX_POINTS} points.` }));
+        return;
+      }
+      this.drag = { kind: "path", path: [p], sx: e.clientX, sy: e.clientY, moved: false };
+    } else {
+      this.pushUndo();
+      this.drag = { kind: "paint", last: p, touched: new Set() };
+      this.paintSegment(p, p);
+    }
+    this.scheduleRender();
+  }
+
+  onMove(e) {
+    if (!this.image) return;
+    const p = this.toImage(e);
+    this.hover = p;
+    const d = this.drag;
+    if (d?.kind === "paint") {
+      this.paintSegment(d.last, p);
+      d.last = p;
+    } else if (d?.kind === "path") {
+      if (Math.hypot(e.clientX - d.sx, e.clientY - d.sy) > CLICK_SLOP_PX) d.moved = true;
+      d.path.push(p);
+    }
+    this.scheduleRender();
+  }
+
+  onUp() {
+    const d = this.drag;
+    this.drag = null;
+    if (!d) return;
+    if (d.kind === "paint") {
+      for (const b of d.touched) {
+        b.painted = hasPixels(b.mask);
+        b.version++;
+      }
+      this.changed();
+      return;
+    }
+    const brush = this.active;
+    if (brush?.kind !== "dynamic") return;
+    const room = MAX_POINTS - brush.points.length;
+    let added = d.moved ? resample(d.path, (RESAMPLE_SCREEN_PX * this.scale), room) : [d.path[0]];
+    added = added.map((q) => ({ x: Math.round(q.x), y: Math.round(q.y) }));
+    const last = brush.points[brush.points.length - 1];
+    if (last && added.length && added[0].x === last.x && added[0].y === last.y) added.shift();
+    if (!added.length) return;
+    this.pushUndo();
+    brush.points = brush.points.concat(added.slice(0, room));
+    brush.version++;
+    this.changed();
+  }
+
+  paintSegment(a, b) {
+    const d = this.drag;
+    const active = this.active;
+    for (const brush of this.brushes) {
+      const erase = this.tool === "erase" || brush !== active;
+      if (erase && !brush.painted && !d.touched.has(brush)) continue;
+      const ctx = brush.mask.getContext("2d");
+      ctx.save();
+      ctx.globalCompositeOperation = erase ? "destination-out" : "source-over";
+      ctx.strokeStyle = ctx.fillStyle = erase ? "#000" : brush.color;
+      ctx.lineWidth = this.size;
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      ctx.beginPath();
+      if (a.x === b.x && a.y === b.y) {
+        ctx.arc(a.x, a.y, this.size / 2, 0, Math.PI * 2);
+        ctx.fill();
+      } else {
+        ctx.moveTo(a.x, a.y);
+        ctx.lineTo(b.x, b.y);
+        ctx.stroke();
+      }
+      ctx.restore();
+      d.touched.add(brush);
+      if (!erase) brush.painted = true;
+    }
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /** Problems the editor can see before submitting: `[{brush, field: "mask"|"trajectory", msg}]`. */
+  problems() {
+    const out = [];
+    for (const b of this.dynamicBrushes) {
+      const n = this.numberOf(b);
+      if (b.painted && b.points.length < MIN_POINTS) {
+        out.push({ brush: b, field: "trajectory",
+          msg: `Dynamic brush ${n}: draw its trajectory (at least ${MIN_POINTS} points) with the Trajectory tool.` });
+      } else if (!b.painted && b.points.length > 0) {
+        out.push({ brush: b, field: "mask", msg: `Dynamic brush ${n}: paint the region that should move.` });
+      }
+    }
+    return out;
+  }
+
+  /** The brushes to send: `{staticBrush|null, dynamic: [{brush, trajectories}]}` with bottom-left-origin points. */
+  toApi() {
+    const s = this.staticBrush;
+    return {
+      staticBrush: s && s.painted ? s : null,
+      dynamic: this.dynamicBrushes
+        .filter((b) => b.painted)
+        .map((b) => ({ brush: b, trajectories: b.points.map((p) => ({ x: p.x, y: this.height - 1 - p.y })) })),
+    };
+  }
+
+  /** The mask as a PNG at the image's resolution: white where the brush painted, black elsewhere. */
+  maskBlob(brush) {
+    return maskPng(brush.mask);
+  }
+
+  // ---- drawing -----------------------------------------------------------------------------
+
+  changed() {
+    this.scheduleRender();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  scheduleRender() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  render() {
+    const { ctx, width: w, height: h } = this;
+    if (!this.image) return;
+    const k = this.scale;
+    ctx.save();
+    ctx.clearRect(0, 0, w, h);
+    ctx.drawImage(this.image, 0, 0, w, h);
+    for (const b of this.brushes) {
+      if (!b.painted) continue;
+      if (b.kind === "static") {
+        const s = this.scratch.getContext("2d");
+        s.globalCompositeOperation = "copy";
+        s.drawImage(b.mask, 0, 0);
+        s.globalCompositeOperation = "source-in";
+        s.fillStyle = this.stripes(k);
+        s.fillRect(0, 0, w, h);
+        ctx.globalAlpha = 0.7;
+        ctx.drawImage(this.scratch, 0, 0);
+      } else {
+        ctx.globalAlpha = b.id === this.activeId ? 0.55 : 0.42;
+        ctx.drawImage(b.mask, 0, 0);
+      }
+    }
+    ctx.globalAlpha = 1;
+    for (const b of this.dynamicBrushes) {
+      let pts = b.points;
+      if (this.drag?.kind === "path" && b.id === this.activeId) {
+        pts = pts.concat(this.drag.moved ? this.drag.path : [this.drag.path[0]]);
+      }
+      if (pts.length) drawPath(ctx, pts, b.color, k, b.id === this.activeId);
+    }
+    if (this.hover && this.enabled && this.tool !== "trajectory") {
+      ctx.beginPath();
+      ctx.arc(this.hover.x, this.hover.y, this.size / 2, 0, Math.PI * 2);
+      ctx.lineWidth = 1.5 * k;
+      ctx.strokeStyle = "rgba(0,0,0,0.7)";
+      ctx.stroke();
+      ctx.setLineDash([4 * k, 4 * k]);
+      ctx.strokeStyle = this.tool === "erase" ? "#fff" : this.active?.color || "#fff";
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  /** The stripe pattern for the static overlay, sized for the current screen scale. */
+  stripes(k) {
+    const tile = Math.max(4, Math.round(14 * k));
+    if (this.patternCache?.tile !== tile) this.patternCache = { tile, pattern: stripePattern(this.ctx, tile) };
+    return this.patternCache.pattern;
+  }
+}

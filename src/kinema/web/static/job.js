@@ -1,0 +1,230 @@
+// Following one request live (SSE status stream, polling fallback), its result, and the history list.
+
+import { ApiError } from "./api.js";
+import { $, el, formatDate, formatTime, setStatus } from "./ui.js";
+
+const POLL_MS = 1000;
+
+/** The label a status shows: queued / running / done / failed / cancelled. */
+export function statusLabel(s) {
+  if (s.status === "IN_QUEUE") return "queued";
+  if (s.status === "IN_PROGRESS") return "running";
+  if (s.error || s.error_type) return s.error_type === "request_cancelled" ? "cancelled" : "failed";
+  return "done";
+}
+
+export class JobView {
+  /**
+   * @param api       the Api
+   * @param onInvalid called with fal's 422 items when the finished request failed validation
+   * @param onDone    called after the request ended (any outcome)
+   */
+  constructor(api, { onInvalid, onDone }) {
+    this.api = api;
+    this.onInvalid = onInvalid;
+    this.onDone = onDone;
+    this.current = null;
+    $("cancel").addEventListener("click", () => this.cancel());
+  }
+
+  /** Follow a freshly submitted request (the submit answer). */
+  start(submitted) {
+    this.stop();
+    const job = { id: submitted.request_id, abort: new AbortController(), finished: false };
+    this.current = job;
+    $("job").hidden = false;
+    $("output").hidden = true;
+    $("logs").textContent = "";
+    $("cancel").hidden = false;
+    $("cancel").disabled = false;
+    this.render(job, submitted);
+    this.follow(job);
+  }
+
+  stop() {
+    if (this.current) this.current.abort.abort();
+    this.current = null;
+  }
+
+  async follow(job) {
+    const handle = (s) => this.onStatus(job, s);
+    try {
+      await this.api.streamStatus(job.id, handle, job.abort.signal);
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+        setStatus(`Cannot follow request ${job.id}: ${err.message}`, "error");
+        return;
+      }
+      // Fall through to polling: proxies sometimes break long streams.
+    }
+    // The stream ended without COMPLETED (or broke): poll the status until it is.
+    while (!job.finished && !job.abort.signal.aborted) {
+      try {
+        const s = await this.api.status(job.id);
+        $("logs").textContent = "";
+        this.onStatus(job, s);
+      } catch (err) {
+        if (err.name === "AbortError") return;
+        setStatus(`Lost contact with the server (${err.message}); retrying…`, "error");
+      }
+      if (!job.finished) await sleep(POLL_MS);
+    }
+  }
+
+  onStatus(job, s) {
+    if (job !== this.current || job.finished) return;
+    this.render(job, s);
+    if (s.status === "COMPLETED") {
+      job.finished = true;
+      this.finish(job);
+    }
+  }
+
+  render(job, s) {
+    const badge = $("job-status");
+    const label = statusLabel(s);
+    badge.textContent = label;
+    badge.className = `badge ${label}`;
+    const qp = $("queue-position");
+    if (s.status === "IN_QUEUE") {
+      const n = s.queue_position ?? 0;
+      qp.textContent = n === 0 ? "Next in queue" : `Queue position: ${n} ahead`;
+      qp.dataset.position = String(n);
+    } else {
+      qp.textContent = `Request ${job.id.slice(0, 8)}`;
+      delete qp.dataset.position;
+    }
+    const bar = $("progress");
+    if (s.status === "IN_PROGRESS" && s.progress && s.progress.total) {
+      bar.max = s.progress.total;
+      bar.value = s.progress.step;
+      bar.title = `${s.progress.step}/${s.progress.total} frames`;
+    } else if (s.status === "COMPLETED") {
+      bar.max = 1;
+      bar.value = label === "done" ? 1 : 0;
+    } else {
+      bar.removeAttribute("value"); // indeterminate while queued or starting
+    }
+    this.appendLogs(s.logs);
+  }
+
+  appendLogs(logs) {
+    if (!Array.isArray(logs) || !logs.length) return;
+    const box = $("logs");
+    for (const log of logs) {
+      const level = String(log.level || "INFO").toUpperCase();
+      box.append(el("span", { className: `log ${level.toLowerCase()}`,
+        textContent: `${formatTime(log.timestamp)}  ${log.message}\n` }));
+    }
+    box.scrollTop = box.scrollHeight;
+  }
+
+  async finish(job) {
+    $("cancel").hidden = true;
+    try {
+      const res = await this.api.result(job.id);
+      if (res.ok) {
+        this.showVideo(res.body, job.id);
+        setStatus("Done. The video plays below.", "ok");
+      } else {
+        const items = res.body && Array.isArray(res.body.detail) ? res.body.detail : null;
+        if (res.status === 422 && items) {
+          this.onInvalid(items);
+        } else if (res.body?.error_type === "request_cancelled") {
+          setStatus("The request was cancelled.", "info");
+        } else {
+          const detail = res.body?.detail ?? `HTTP ${res.status}`;
+          setStatus(`The request failed: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`, "error");
+        }
+      }
+    } catch (err) {
+      setStatus(`Could not fetch the result: ${err.message}`, "error");
+    }
+    this.onDone();
+  }
+
+  showVideo(output, id) {
+    const url = output?.video?.url;
+    if (!url) {
+      setStatus("The result has no video URL.", "error");
+      return;
+    }
+    const video = $("video");
+    video.muted = true;
+    video.src = url;
+    video.play().catch(() => {}); // autoplay may be refused; the controls remain
+    const link = $("download");
+    link.href = url;
+    link.download = output.video.file_name || `kinema-${String(id || "").slice(0, 8)}.mp4`;
+    $("output-info").textContent = output.video.file_size
+      ? `${(output.video.file_size / 1e6).toFixed(2)} MB` : "";
+    $("output").hidden = false;
+  }
+
+  async cancel() {
+    const job = this.current;
+    if (!job) return;
+    $("cancel").disabled = true;
+    try {
+      const res = await this.api.cancel(job.id);
+      setStatus(res.status === 202 ? "Cancelling…" : "The request had already finished.", "info");
+    } catch (err) {
+      $("cancel").disabled = false;
+      setStatus(`Cancel failed: ${err.message}`, "error");
+    }
+  }
+}
+
+/** The key's requests, newest first, with a thumbnail of the input image and the video link. */
+export async function refreshHistory(api, { onPlay, currentId } = {}) {
+  const list = $("history");
+  const empty = $("history-empty");
+  if (!api.key) {
+    list.textContent = "";
+    empty.hidden = false;
+    empty.textContent = "Enter your API key to see your requests.";
+    return;
+  }
+  let data;
+  try {
+    data = await api.listRequests();
+  } catch (err) {
+    empty.hidden = false;
+    empty.textContent = `Could not load the history: ${err.message}`;
+    return;
+  }
+  const items = data?.requests || [];
+  list.textContent = "";
+  empty.hidden = items.length > 0;
+  empty.textContent = "No requests yet.";
+  for (const r of items) {
+    const label = statusLabel(r);
+    const input = r.input || {};
+    const video = r.result?.video?.url;
+    const thumb = input.image_url
+      ? el("img", { className: "thumb", src: input.image_url, alt: "", loading: "lazy" })
+      : el("span", { className: "thumb" });
+    const actions = el("span", { className: "actions" });
+    if (video) {
+      const play = el("button", { type: "button", className: "ghost small", textContent: "Play" });
+      play.addEventListener("click", () => onPlay?.(r));
+      actions.append(play, el("a", { href: video, className: "button ghost small", textContent: "Video",
+        target: "_blank", rel: "noopener" }));
+    }
+    const meta = [formatDate(r.created_at), input.duration ? `${input.duration} s` : "",
+      input.dynamic_masks?.length ? `${input.dynamic_masks.length} dynamic` : "",
+      input.static_mask_url ? "static" : "", input.tail_image_url ? "tail" : ""].filter(Boolean).join(" · ");
+    const text = el("div", { className: "h-text" },
+      el("div", { className: "h-prompt", textContent: input.prompt || "(no prompt)", title: input.prompt || "" }),
+      el("div", { className: "hint", textContent: meta }),
+      r.error ? el("div", { className: "h-error", textContent: String(r.error).slice(0, 300) }) : null);
+    const li = el("li", { className: r.request_id === currentId ? "current" : "", dataset: { id: r.request_id } },
+      thumb, text, el("span", { className: `badge ${label}`, textContent: label }), actions);
+    list.append(li);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,148 @@
+// Canvas helpers for the motion brush: trajectory drawing, the static-brush stripes, mask export.
+
+export function makeCanvas(w, h) {
+  const c = document.createElement("canvas");
+  c.width = w;
+  c.height = h;
+  return c;
+}
+
+export function clamp(v, lo, hi) {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+/** A tile of diagonal stripes (dark / light) for the static ("frozen") overlay. */
+export function stripePattern(ctx, tile) {
+  const c = makeCanvas(tile, tile);
+  const g = c.getContext("2d");
+  g.fillStyle = "#1e293b";
+  g.fillRect(0, 0, tile, tile);
+  g.strokeStyle = "#cbd5e1";
+  g.lineWidth = tile / 3;
+  g.beginPath();
+  for (const o of [-tile, 0, tile]) {
+    g.moveTo(o, tile);
+    g.lineTo(o + tile, 0);
+  }
+  g.stroke();
+  return ctx.createPattern(c, "repeat");
+}
+
+/** A mask canvas as a PNG of the same size: white where alpha >= 128, black elsewhere. */
+export function maskPng(mask) {
+  const c = makeCanvas(mask.width, mask.height);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(mask, 0, 0);
+  const img = ctx.getImageData(0, 0, c.width, c.height);
+  const px = img.data;
+  for (let i = 0; i < px.length; i += 4) {
+    const v = px[i + 3] >= 128 ? 255 : 0;
+    px[i] = px[i + 1] = px[i + 2] = v;
+    px[i + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  return new Promise((resolve, reject) =>
+    c.toBlob((b) => (b ? resolve(b) : reject(new Error("could not encode the mask"))), "image/png"));
+}
+
+/** Whether a mask has any opaque pixel, checked on a reduced copy to stay fast on big images. */
+export function hasPixels(mask) {
+  const f = Math.min(1, 512 / Math.max(mask.width, mask.height));
+  const w = Math.max(1, Math.round(mask.width * f));
+  const h = Math.max(1, Math.round(mask.height * f));
+  const c = makeCanvas(w, h);
+  const ctx = c.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(mask, 0, 0, w, h);
+  const px = ctx.getImageData(0, 0, w, h).data;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
+  return false;
+}
+
+/** Points at equal arc length along a dragged path, about `spacing` apart, at most `maxPoints`. */
+export function resample(path, spacing, maxPoints) {
+  if (path.length < 2 || maxPoints < 1) return path.slice(0, Math.max(0, maxPoints));
+  const cum = [0];
+  for (let i = 1; i < path.length; i++) {
+    cum.push(cum[i - 1] + Math.hypot(path[i].x - path[i - 1].x, path[i].y - path[i - 1].y));
+  }
+  const total = cum[cum.length - 1];
+  if (total === 0) return [path[0]];
+  const n = Math.max(2, Math.min(maxPoints, Math.round(total / Math.max(1, spacing)) + 1));
+  if (maxPoints < 2) return [path[0]];
+  const out = [];
+  let j = 1;
+  for (let i = 0; i < n; i++) {
+    const s = (total * i) / (n - 1);
+    while (j < cum.length - 1 && cum[j] < s) j++;
+    const seg = cum[j] - cum[j - 1] || 1;
+    const t = clamp((s - cum[j - 1]) / seg, 0, 1);
+    out.push({ x: path[j - 1].x + (path[j].x - path[j - 1].x) * t, y: path[j - 1].y + (path[j].y - path[j - 1].y) * t });
+  }
+  return out;
+}
+
+/** A trajectory: outlined polyline, point dots, a ring at the start and arrowheads along the way. */
+export function drawPath(ctx, pts, color, k, active) {
+  ctx.save();
+  ctx.globalAlpha = active ? 1 : 0.75;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  const line = () => {
+    ctx.beginPath();
+    ctx.moveTo(pts[0].x, pts[0].y);
+    for (const p of pts.slice(1)) ctx.lineTo(p.x, p.y);
+  };
+  line();
+  ctx.strokeStyle = "rgba(0,0,0,0.75)";
+  ctx.lineWidth = 6 * k;
+  ctx.stroke();
+  line();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 3 * k;
+  ctx.stroke();
+
+  // Arrowheads: at the end of every segment when there are few, else every ~70 screen px of arc.
+  const gap = 70 * k;
+  let since = 0;
+  for (let i = 1; i < pts.length; i++) {
+    const a = pts[i - 1];
+    const b = pts[i];
+    const len = Math.hypot(b.x - a.x, b.y - a.y);
+    since += len;
+    const last = i === pts.length - 1;
+    if (len > 0 && (pts.length <= 12 || since >= gap || last)) {
+      arrowHead(ctx, a, b, color, k * (last ? 1.35 : 1));
+      since = 0;
+    }
+  }
+  if (pts.length <= 40) {
+    for (const p of pts.slice(1, -1)) dot(ctx, p, 3 * k, color);
+  }
+  dot(ctx, pts[0], 6 * k, "#fff", color);
+  ctx.restore();
+}
+
+function arrowHead(ctx, a, b, color, k) {
+  const ang = Math.atan2(b.y - a.y, b.x - a.x);
+  const size = 12 * k;
+  ctx.beginPath();
+  ctx.moveTo(b.x, b.y);
+  ctx.lineTo(b.x - size * Math.cos(ang - 0.45), b.y - size * Math.sin(ang - 0.45));
+  ctx.lineTo(b.x - size * Math.cos(ang + 0.45), b.y - size * Math.sin(ang + 0.45));
+  ctx.closePath();
+  ctx.fillStyle = color;
+  ctx.strokeStyle = "rgba(0,0,0,0.75)";
+  ctx.lineWidth = 1.5 * (k / 1.35);
+  ctx.fill();
+  ctx.stroke();
+}
+
+function dot(ctx, p, r, fill, ring) {
+  ctx.beginPath();
+  ctx.arc(p.x, p.y, r, 0, Math.PI * 2);
+  ctx.fillStyle = fill;
+  ctx.fill();
+  ctx.lineWidth = r / 2;
+  ctx.strokeStyle = ring || "rgba(0,0,0,0.75)";
+  ctx.stroke();
+}

@@ -1,0 +1,281 @@
+"""The playground in a real browser (Debian's chromium driven by Playwright) against a live kinema server.
+
+Paints a static and a dynamic region, draws a trajectory, submits, waits for the clip to play, and checks
+the request the page sent: mask PNGs at the image's resolution, trajectory in bottom-left-origin pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from server import ROOT, Server, running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"),
+    pytest.mark.timeout(180),
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ARTIFACTS = ROOT / "test-artifacts"
+SUBMIT_PATH = "/fal-ai/kling-video/v1/standard/image-to-video"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.page_errors = errors  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def save_png(array: np.ndarray, path: Path) -> Path:
+    Image.fromarray(array).save(path, format="PNG")
+    return path
+
+
+def astronaut(tmp_path: Path, size: int | None = None) -> Path:
+    from skimage import data
+
+    img = data.astronaut()  # 512x512 RGB photo
+    if size is not None:
+        img = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
+    return save_png(img, tmp_path / f"astronaut-{size or 512}.png")
+
+
+def open_playground(page: Any, server: Server, image: Path) -> None:
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_test_id("api-key").fill(server.key)
+    page.get_by_test_id("api-key").press("Tab")
+    page.get_by_test_id("image-input").set_input_files(str(image))
+    page.wait_for_function("document.querySelector('[data-testid=image-info]').textContent.includes('uploaded')",
+                           timeout=15_000)
+
+
+class CanvasMap:
+    """Image pixel <-> page position for the CSS-scaled canvas (re-read each time: the page may scroll)."""
+
+    def __init__(self, page: Any, width: int, height: int):
+        self.page, self.w, self.h = page, width, height
+
+    def box(self) -> dict[str, float]:
+        box = self.page.get_by_test_id("canvas").bounding_box()
+        assert box is not None
+        return box
+
+    def scale(self) -> float:
+        return self.box()["width"] / self.w
+
+    def page_xy(self, x: float, y: float) -> tuple[float, float]:
+        b = self.box()
+        return b["x"] + (x + 0.5) * b["width"] / self.w, b["y"] + (y + 0.5) * b["height"] / self.h
+
+    def image_xy(self, px: float, py: float) -> tuple[float, float]:
+        b = self.box()
+        return (px - b["x"]) * self.w / b["width"], (py - b["y"]) * self.h / b["height"]
+
+
+def drag(page: Any, cmap: CanvasMap, points: list[tuple[int, int]]) -> None:
+    page.mouse.move(*cmap.page_xy(*points[0]))
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*cmap.page_xy(*p), steps=8)
+    page.mouse.up()
+
+
+def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
+    image = astronaut(tmp_path)
+    with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
+        requests: list[Any] = []
+        page.on("request", lambda r: requests.append(r))
+        open_playground(page, server, image)
+        cmap = CanvasMap(page, 512, 512)
+        assert abs(cmap.scale() - 1) > 0.05  # shown scaled: pointer mapping must convert
+
+        # 1. Static brush over the lower left, dynamic brush over the upper right.
+        page.get_by_test_id("brush-size").fill("30")
+        page.get_by_test_id("brush-static").click()
+        drag(page, cmap, [(60, 420), (180, 420)])
+        page.get_by_test_id("brush-dynamic").click()
+        assert page.get_by_test_id("active-brush").get_attribute("data-active") == "dynamic-1"
+        drag(page, cmap, [(330, 120), (450, 120)])
+
+        # 2. Trajectory: three clicked points (image coordinates, top-left origin on screen).
+        page.get_by_test_id("trajectory").click()
+        clicks = [(360, 110), (400, 200), (440, 330)]
+        expected = []
+        for x, y in clicks:
+            px, py = cmap.page_xy(x, y)
+            page.mouse.click(px, py)
+            ix, iy = cmap.image_xy(px, py)
+            expected.append((round(ix), 512 - 1 - round(iy)))
+        assert "3 points" in page.get_by_test_id("brush-chip-1").inner_text()
+
+        # 3. Submit and wait for the clip.
+        page.get_by_test_id("prompt").fill("the astronaut waves")
+        page.get_by_test_id("submit").click()
+        page.wait_for_function(
+            "(() => { const v = document.querySelector('[data-testid=video]');"
+            " return v && v.src && v.readyState >= 2; })()",
+            timeout=90_000,
+        )
+        assert page.get_by_test_id("job-status").inner_text().strip().lower() == "done"
+        assert "trivial engine" in page.get_by_test_id("logs").inner_text()
+
+        # 4. The video plays: 5 s long, time advances after play().
+        duration = page.evaluate("document.querySelector('[data-testid=video]').duration")
+        assert abs(duration - 5.0) < 0.15, duration
+        t0, t1 = page.evaluate(
+            """async () => {
+                const v = document.querySelector('[data-testid=video]');
+                v.pause(); v.currentTime = 0.2;
+                await new Promise((r) => v.addEventListener('seeked', r, { once: true }));
+                await v.play();
+                const t0 = v.currentTime;
+                await new Promise((r) => setTimeout(r, 800));
+                return [t0, v.currentTime];
+            }"""
+        )
+        assert t1 > t0 + 0.2, (t0, t1)
+
+        # 5. The submit request: key, static mask, one dynamic mask, bottom-left-origin trajectory.
+        submits = [r for r in requests if r.method == "POST" and r.url == server.url + SUBMIT_PATH]
+        assert len(submits) == 1
+        sent = json.loads(submits[0].post_data)
+        assert submits[0].headers["authorization"] == f"Key {server.key}"
+        assert sent["prompt"] == "the astronaut waves"
+        assert sent["duration"] == "5"
+        assert "tail_image_url" not in sent
+        assert len(sent["dynamic_masks"]) == 1
+        traj = sent["dynamic_masks"][0]["trajectories"]
+        assert len(traj) == 3
+        for got, (ex, ey) in zip(traj, expected):
+            assert isinstance(got["x"], int) and isinstance(got["y"], int)
+            assert abs(got["x"] - ex) <= 1 and abs(got["y"] - ey) <= 1, (traj, expected)
+        assert traj[0]["y"] > traj[2]["y"]  # clicked downwards on screen: y decreases from the bottom-left
+
+        # 6. The masks were uploaded as PNGs at the image's resolution, white where painted.
+        uploads = [r for r in requests if r.method == "POST" and r.url.endswith("/files/upload")]
+        assert any(r.headers.get("content-type") == "image/png" and "x-fal-file-name" in r.headers for r in uploads)
+        static = fetch_mask(sent["static_mask_url"])
+        dynamic = fetch_mask(sent["dynamic_masks"][0]["mask_url"])
+        for mask in (static, dynamic):
+            assert mask.shape == (512, 512)
+            assert set(np.unique(mask)) <= {0, 255}
+        assert static[420, 60:181].min() == 255 and dynamic[120, 330:451].min() == 255
+        assert static[120, 390] == 0 and dynamic[420, 120] == 0  # each only where it was painted
+        assert static[40:80, 20:40].max() == 0 and dynamic[300:, :].max() == 0
+        assert 3000 < (static > 0).sum() < 12000, (static > 0).sum()  # ~ a 120x30 stroke with round caps
+
+        # 7. The API panel shows exactly the submitted body; the history lists the request.
+        page.locator("#api-panel summary").click()
+        snippet = page.get_by_test_id("snippet").inner_text()
+        body = re.search(r"<<'JSON'\n(.*?)\nJSON\n", snippet, re.S)
+        assert body is not None and json.loads(body.group(1)) == sent
+        assert server.url in snippet
+        page.locator(".tab[data-lang=python]").click()
+        assert "FAL_QUEUE_RUN_HOST" in page.get_by_test_id("snippet").inner_text()
+        rid = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"][0]["request_id"]
+        row = page.locator(f"[data-testid=history] li[data-id='{rid}']")
+        row.wait_for(timeout=10_000)
+        assert row.locator("img").get_attribute("src") == sent["image_url"]
+        assert "done" in row.inner_text().lower()
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.get_by_test_id("video").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+
+
+def fetch_mask(url: str) -> np.ndarray:
+    res = httpx.get(url, timeout=10)
+    assert res.status_code == 200
+    img = Image.open(io.BytesIO(res.content))
+    assert img.format == "PNG"
+    return np.asarray(img.convert("L"))
+
+
+def test_server_422_is_shown_next_to_its_field(tmp_path: Path, page: Any) -> None:
+    # Only the server knows the 300 px minimum: the page uploads and submits a 200x200 image as is.
+    image = astronaut(tmp_path, size=200)
+    with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
+        open_playground(page, server, image)
+        page.get_by_test_id("prompt").fill("too small")
+        page.get_by_test_id("submit").click()
+        err = page.get_by_test_id("error-image_url")
+        err.wait_for(state="visible", timeout=60_000)
+        assert "300" in err.inner_text()
+        assert page.get_by_test_id("dropzone").get_attribute("aria-invalid") == "true"
+        assert page.get_by_test_id("job-status").inner_text().strip().lower() == "failed"
+        assert "422" in page.get_by_test_id("status").inner_text()
+        assert page.get_by_test_id("error-prompt").is_hidden()
+
+
+def test_tail_image_and_brush_exclude_each_other(tmp_path: Path, page: Any) -> None:
+    image = astronaut(tmp_path)
+    with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
+        open_playground(page, server, image)
+        # A tail image turns the brush off, with the reason shown.
+        page.get_by_test_id("tail-input").set_input_files(str(image))
+        assert page.get_by_test_id("brush-off").is_visible()
+        assert page.get_by_test_id("brush-static").is_disabled()
+        page.get_by_test_id("tail-remove").click()
+        assert page.get_by_test_id("brush-off").is_hidden()
+        # Paint: now the tail picker is locked, with the reason shown.
+        cmap = CanvasMap(page, 512, 512)
+        page.get_by_test_id("brush-static").click()
+        drag(page, cmap, [(100, 100), (200, 100)])
+        assert page.get_by_test_id("tail-input").is_disabled()
+        assert "cannot be combined" in page.get_by_test_id("tail-note").inner_text()
+        page.get_by_test_id("undo").click()
+        assert page.get_by_test_id("tail-input").is_enabled()
+
+
+def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
+    image = astronaut(tmp_path)
+    with running_server(tmp_path, engine="tests/engines/slow.py:render") as server:
+        open_playground(page, server, image)
+        page.get_by_test_id("prompt").fill("first")
+        page.get_by_test_id("submit").click()
+        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'running'",
+                               timeout=30_000)
+        # A second request waits behind the running one: the page follows it and shows its queue position.
+        page.get_by_test_id("prompt").fill("second")
+        page.get_by_test_id("submit").click()
+        page.wait_for_selector("[data-testid=queue-position][data-position='0']", timeout=10_000)
+        assert page.get_by_test_id("job-status").inner_text().strip().lower() == "queued"
+        assert "next in queue" in page.get_by_test_id("queue-position").inner_text().lower()
+        page.get_by_test_id("cancel").click()
+        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'cancelled'",
+                               timeout=15_000)
+        assert "cancelled" in page.get_by_test_id("status").inner_text().lower()
+        listed = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]
+        second = next(r for r in listed if r["input"]["prompt"] == "second")
+        assert second["status"] == "COMPLETED" and second.get("error")
