@@ -103,8 +103,8 @@ def create_app(settings: Settings) -> Starlette:
         import asyncio
 
         outbox_task = asyncio.create_task(outbox.run())
-        log.info("kinema %s ready data_dir=%s engine=%s workers=%d", __version__, settings.data_dir,
-                 settings.engine, settings.workers)
+        log.info("kinema ready", extra={"version": __version__, "data_dir": str(settings.data_dir),
+                                        "engine": settings.engine, "workers": settings.workers})
         try:
             yield
         finally:

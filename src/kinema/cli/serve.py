@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from kinema.cli.main import CliError
+from kinema.logs import configure_logging
 from kinema.settings import Settings
 
 __all__ = ["register"]
@@ -41,10 +41,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"TLS file not found: {path}")
     if settings.workers < 1:
         raise CliError("--workers must be at least 1")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
     print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
@@ -55,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
     )

@@ -98,7 +98,7 @@ class Dispatcher:
                 job.started_at = None
                 self.store.save(job)
             self._enqueue(job)
-        log.info("recovered %d jobs (%d queued)", len(self.jobs), len(self._queue))
+        log.info("recovered jobs", extra={"jobs": len(self.jobs), "queued": len(self._queue)})
 
     # Submitting and reading ----------------------------------------------------
     def submit(
@@ -214,7 +214,7 @@ class Dispatcher:
                 job.started_at = now
                 job.attempts += 1
                 self.store.save(job)
-                log.info("start request_id=%s worker=%d attempt=%d", job.id, worker.index, job.attempts)
+                log.info("job started", extra={"request_id": job.id, "worker": worker.index, "attempt": job.attempts})
                 worker.run(RunJob(job.id, job.input, self._own_bases(job)))
                 self._notify(job)
         for job in list(self._queue):  # the rest still waiting: positions moved
@@ -256,7 +256,7 @@ class Dispatcher:
             try:
                 body = self._adopt_output(job, Path(event.output_path))
             except Exception as exc:  # noqa: BLE001 - storage failure is reported, not raised
-                log.exception("storing output failed request_id=%s", job.id)
+                log.exception("storing output failed", extra={"request_id": job.id})
                 self._complete(job, 500, {"detail": f"storing the output failed: {exc}", "error_type": "storage_error"},
                                "storage_error")
             else:
@@ -278,8 +278,8 @@ class Dispatcher:
         if self._closing:
             return
         job = self.jobs.get(worker.job_id) if worker.job_id else None
-        log.warning("worker %d exited (code %s) request_id=%s", worker.index, worker.proc.exitcode,
-                    worker.job_id)
+        log.warning("worker exited", extra={"worker": worker.index, "exit_code": worker.proc.exitcode,
+                                            "request_id": worker.job_id})
         if job is not None and job.status is not Status.COMPLETED:
             if job.cancel_requested:
                 self._log(job, "the runner was stopped after the cancel grace period", "WARN")
@@ -310,13 +310,13 @@ class Dispatcher:
         if job.inference_time is None and job.started_at is not None:
             job.inference_time = job.completed_at - job.started_at
         self.store.save(job)
-        log.info("completed request_id=%s status=%s error_type=%s", job.id, status_code, error_type)
+        log.info("job completed", extra={"request_id": job.id, "status": status_code, "error_type": error_type})
         self._notify(job)
         if self._on_complete is not None:
             try:
                 self._on_complete(job)
             except Exception:  # noqa: BLE001
-                log.exception("completion hook failed request_id=%s", job.id)
+                log.exception("completion hook failed", extra={"request_id": job.id})
 
     def _purge(self, job: Job) -> None:
         if self._purge_files is not None:

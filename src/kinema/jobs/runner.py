@@ -75,7 +75,7 @@ class WorkerHandle:
 
     def kill(self) -> None:
         if self.proc.is_alive():
-            log.warning("killing worker pid=%s request_id=%s", self.proc.pid, self.job_id)
+            log.warning("killing worker", extra={"pid": self.proc.pid, "request_id": self.job_id})
             self.proc.kill()
 
     def stop(self) -> None:

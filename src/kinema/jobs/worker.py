@@ -102,14 +102,16 @@ def run_job(job: RunJob, settings: Settings, send: Any, cancel_flag: Any) -> Non
     except Exception as exc:  # noqa: BLE001 - the engine's bug must not kill the worker
         tb = traceback.format_exc(limit=8)
         emit(f"engine error: {type(exc).__name__}: {exc}", "ERROR")
-        log.error("engine failed request_id=%s\n%s", rid, tb)
+        log.error("engine failed\n%s", tb, extra={"request_id": rid})
         send(JobFailed(rid, 500, {"detail": f"The engine failed: {type(exc).__name__}: {exc}",
                                    "error_type": "engine_error"}, "engine_error"))
 
 
 def worker_main(conn: Connection, settings: Settings, cancel_flag: Synchronized) -> None:  # type: ignore[type-arg]
     """Process entry point: serve RunJob messages until the pipe closes."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from kinema.logs import configure_logging
+
+    configure_logging(settings.log_level)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     global _parent_pid
     _parent_pid = os.getppid()

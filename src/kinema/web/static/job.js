@@ -62,7 +62,7 @@ export class JobView {
     while (!job.finished && !job.abort.signal.aborted) {
       try {
         const s = await this.api.status(job.id);
-        $("logs").textContent = "";
+        $("logs").textContent = ""; // a polled status carries every log line: redraw them
         this.onStatus(job, s);
       } catch (err) {
         if (err.name === "AbortError") return;
