@@ -1,0 +1,189 @@
+"""The motion engine's two entry points: ``frames`` builds the clip, ``render`` encodes it.
+
+Three modes, chosen by the inputs:
+
+- **tail**: a tail image is given; frames are interpolated along optical flow (``tail.py``).
+- **brush**: a static mask and/or dynamic masks are given; regions move as layers (``brush.py``).
+- **prompt**: otherwise; the prompt picks a camera move (``camera.py``).
+
+Prompt effects (``effects.py``) apply in prompt and brush modes, never over the static region.
+"""
+
+from __future__ import annotations
+
+import queue
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from kinema.engines import (
+    OUTPUT_FPS,
+    Callback,
+    CancelCheck,
+    EngineInputs,
+    LogFn,
+    Progress,
+    RenderInfo,
+    output_size,
+)
+from kinema.errors import Cancelled
+from kinema.media.encode import VideoWriter
+
+from .brush import BrushScene
+from .camera import CameraMove, CameraScene
+from .effects import EffectStack
+from .geometry import resize_image, resize_mask, trajectory_to_output
+from .prefetch import prefetch
+from .tail import TailScene
+from .timing import clip_time, ease, fade_in, path_offsets
+from .vocabulary import DEFAULT_MOVE_STRENGTH, Understanding, understand
+
+__all__ = ["frames", "render", "mode_of", "DEFAULT_SEED"]
+
+#: Seed of the stochastic effects when the request gives none.
+DEFAULT_SEED = 0
+
+
+def mode_of(inputs: EngineInputs) -> str:
+    """The mode the inputs select: "tail", "brush" or "prompt"."""
+    brush = inputs.static_mask is not None or bool(inputs.dynamic_brushes)
+    if inputs.tail_image is not None and brush:
+        raise ValueError("a tail image cannot be combined with the motion brush")
+    return "tail" if inputs.tail_image is not None else "brush" if brush else "prompt"
+
+
+def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
+           log: LogFn | None = None) -> Iterator[np.ndarray]:
+    """Yield the ``inputs.num_frames`` RGB uint8 frames of the clip, one at a time.
+
+    ``size`` (w, h) defaults to :func:`kinema.engines.output_size` of the image. Frame 0 is the
+    image resized; in tail mode the last frame is the tail image resized.
+    """
+    say: LogFn = log if log is not None else (lambda _msg: None)
+    # 1. Check inputs
+    image = np.asarray(inputs.image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    for k, brush in enumerate(inputs.dynamic_brushes):
+        if np.asarray(brush.mask).ndim != 2 or len(brush.trajectory) < 1:
+            raise ValueError(f"dynamic brush {k} needs a 2-D mask and at least one trajectory point")
+    mode = mode_of(inputs)
+    n = inputs.num_frames
+    size = size or output_size(image.shape[1], image.shape[0])
+    seed = DEFAULT_SEED if inputs.seed is None else int(inputs.seed)
+
+    # 2. Prepare the first frame and what the prompt asks for
+    base = resize_image(image, size)
+    told = understand(inputs.prompt, inputs.negative_prompt, inputs.cfg_scale)
+    progress = ease(clip_time(n))
+    say(f"motion engine: {mode} mode, {size[0]}x{size[1]}, {n} frames at {OUTPUT_FPS} fps")
+
+    # 3. Build the scene of the mode: frame(i) -> uint8 frame
+    if mode == "tail":
+        say("prompt not applied: the tail image fixes the motion")
+        tail = TailScene(base, resize_image(np.asarray(inputs.tail_image), size))
+        if tail.identical:
+            say("tail image equals the image: seamless loop")
+        build: Callable[[int], np.ndarray] = partial(_at_progress, tail.frame, progress)
+        effects = EffectStack([], size, seed)
+        finish: Callable[[np.ndarray], None] | None = None
+    elif mode == "brush":
+        static = resize_mask(inputs.static_mask, size) if inputs.static_mask is not None else None
+        masks = [resize_mask(b.mask, size) for b in inputs.dynamic_brushes]
+        offsets = [path_offsets(trajectory_to_output(b.trajectory, image.shape, size), n)
+                   for b in inputs.dynamic_brushes]
+        scene = BrushScene(base, static, masks, offsets)
+        say(f"brush: {len(scene.layers)} moving region(s)" + (", static region kept" if static is not None else ""))
+        effects = _effects(told, size, seed, say, camera_applies=False)
+        build, finish = scene.frame, scene.paste_static
+    else:
+        move = _camera_move(told)
+        camera = CameraScene(base, move)
+        effects = _effects(told, size, seed, say, camera_applies=True)
+        build, finish = partial(_at_progress, camera.frame, progress), None
+
+    # 4. Yield frames: effects fade in from zero, the static region is pasted last
+    opacity = np.sqrt(told.strength) * fade_in(np.arange(n), OUTPUT_FPS)
+    for i in range(n):
+        frame = build(i)
+        if effects and opacity[i] > 0:
+            effects.apply(frame, i, float(opacity[i]))
+            if finish is not None:
+                finish(frame)
+        yield frame
+
+
+def _at_progress(frame_at: Callable[[float], np.ndarray], progress: np.ndarray, i: int) -> np.ndarray:
+    return frame_at(float(progress[i]))
+
+
+def _camera_move(told: Understanding) -> CameraMove:
+    if told.still or told.strength <= 0:
+        return CameraMove()
+    weight = DEFAULT_MOVE_STRENGTH if told.default_move else 1.0
+    parts = [(m.entry.zoom, m.entry.pan[0], m.entry.pan[1], m.entry.roll) for m in told.camera]
+    return CameraMove.combine(parts, told.strength * weight)
+
+
+def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, *,
+             camera_applies: bool) -> EffectStack:
+    say(told.describe(camera=camera_applies))
+    names = [m.entry.name for m in told.effects] if told.strength > 0 else []
+    if names:
+        say(f"effects seed {seed}")
+    return EffectStack(names, size, seed)
+
+
+def render(inputs: EngineInputs, output: Path, *, callback: Callback, should_cancel: CancelCheck,
+           log: LogFn) -> RenderInfo:
+    """Render ``inputs`` to an H.264 MP4 at ``output`` (the engine seam's entry point).
+
+    Frames are built on a worker thread while this thread encodes. Once the scene is set up,
+    OpenCV is limited to one thread for the rest of the render (the encoder keeps the other
+    core busy; measured 10 % faster tail renders on 2 cores); the previous setting is restored.
+    """
+    # 1. Size and frame count
+    image = np.asarray(inputs.image)
+    if image.ndim != 3:
+        raise ValueError(f"image must be (H, W, 3), got {image.shape}")
+    w, h = output_size(image.shape[1], image.shape[0])
+    n = inputs.num_frames
+    # 2. Stream frames into the encoder as they are made (built ahead on a worker thread, whose
+    #    log lines are handed back to this thread)
+    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def flush() -> None:
+        while not notes.empty():
+            log(notes.get())
+
+    try:
+        with VideoWriter(output, w, h, OUTPUT_FPS) as writer, \
+                prefetch(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made:
+            for i in range(n):
+                if should_cancel():
+                    raise Cancelled(f"cancelled at frame {i} of {n}")
+                frame = next(made)
+                flush()
+                writer.write(frame)
+                callback(Progress(i + 1, n))
+    finally:
+        flush()
+    return RenderInfo(width=w, height=h, fps=OUTPUT_FPS, frames=n)
+
+
+def _one_thread_after_setup(made: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Yield ``made``; from the second frame on, OpenCV runs on one thread (restored at the end)."""
+    before = cv2.getNumThreads()
+    try:
+        for i, frame in enumerate(made):
+            yield frame
+            if i == 0:
+                cv2.setNumThreads(1)
+    finally:
+        cv2.setNumThreads(before)
+        close = getattr(made, "close", None)
+        if close is not None:
+            close()
