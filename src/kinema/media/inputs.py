@@ -1,0 +1,92 @@
+"""From a validated request to :class:`~kinema.engines.EngineInputs`: fetch, decode, check.
+
+This is the half of validation that needs the files (fal completes such a request with a 422
+body as its result). Every problem found is reported, each under its own ``loc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from kinema.engines import DynamicBrush, EngineInputs
+from kinema.errors import InputError, error_item
+from kinema.media.images import check_input_image, check_mask_shapes, decode_image, decode_mask
+from kinema.schema import KlingInput
+
+__all__ = ["load_inputs", "FetchFn"]
+
+Loc = Sequence[str | int]
+FetchFn = Callable[[str, Loc], bytes]
+
+
+def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int) -> EngineInputs:
+    errors: list[dict[str, Any]] = []
+
+    def attempt(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except InputError as exc:
+            errors.extend(exc.errors)
+            return None
+
+    def image_at(url: str, loc: Loc) -> np.ndarray:
+        img = decode_image(fetch(url, loc), loc, max_pixels=max_pixels)
+        check_input_image(img, loc)
+        return img
+
+    def mask_at(url: str, loc: Loc) -> np.ndarray:
+        return decode_mask(fetch(url, loc), loc, max_pixels=max_pixels)
+
+    # 1. The image and the tail image.
+    image = attempt(lambda: image_at(req.image_url, ["body", "image_url"]))
+    tail = None
+    if req.tail_image_url is not None:
+        tail = attempt(lambda: image_at(req.tail_image_url, ["body", "tail_image_url"]))  # type: ignore[arg-type]
+
+    # 2. The masks.
+    static = None
+    if req.static_mask_url is not None:
+        static = attempt(lambda: mask_at(req.static_mask_url, ["body", "static_mask_url"]))  # type: ignore[arg-type]
+    dynamic: list[tuple[np.ndarray | None, list[tuple[int, int]]]] = []
+    for i, dm in enumerate(req.dynamic_masks or []):
+        loc = ["body", "dynamic_masks", i, "mask_url"]
+        mask = attempt(lambda url=dm.mask_url, loc=loc: mask_at(url, loc))
+        dynamic.append((mask, [(p.x, p.y) for p in dm.trajectories or []]))
+
+    # 3. Checks that need the decoded files: mask shapes, trajectory points inside the image.
+    if image is not None:
+        h, w = image.shape[:2]
+        named: list[tuple[Loc, np.ndarray]] = []
+        if static is not None:
+            named.append((["body", "static_mask_url"], static))
+        for i, (mask, _) in enumerate(dynamic):
+            if mask is not None:
+                named.append((["body", "dynamic_masks", i, "mask_url"], mask))
+        attempt(lambda: check_mask_shapes((w, h), named))
+        for i, (_, points) in enumerate(dynamic):
+            for j, (x, y) in enumerate(points):
+                if not (0 <= x <= w and 0 <= y <= h):
+                    errors.append(error_item(
+                        ["body", "dynamic_masks", i, "trajectories", j],
+                        f"point ({x}, {y}) is outside the {w}x{h} image: x must be 0..{w} and y 0..{h} "
+                        "(pixels of the input image, origin at the bottom-left corner)",
+                        "trajectory_point_outside",
+                    ))
+    if errors:
+        raise InputError(errors)
+
+    # 4. Assemble what the engine sees.
+    assert image is not None
+    return EngineInputs(
+        prompt=req.prompt,
+        image=image,
+        duration_s=int(req.duration),
+        negative_prompt=req.negative_prompt or "",
+        cfg_scale=float(req.cfg_scale),
+        tail_image=tail,
+        static_mask=static,
+        dynamic_brushes=tuple(DynamicBrush(mask=m, trajectory=tuple(pts)) for m, pts in dynamic if m is not None),
+        seed=req.seed,
+    )

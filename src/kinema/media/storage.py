@@ -1,0 +1,201 @@
+"""File storage on local disk: uploads and rendered outputs, served at ``/files/{id}/{name}``.
+
+Each file lives in its own folder ``<root>/<id>/`` holding the bytes under a sanitized name and a
+JSON sidecar (``meta.json``) with its content type and creation time. Writes go to a temporary
+file first and are renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterable
+
+__all__ = ["FileStorage", "StoredFile", "sanitize_file_name", "sniff_content_type"]
+
+_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_META = "meta.json"
+
+_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "video/mp4": ".mp4",
+    "application/json": ".json",
+    "text/plain": ".txt",
+    "application/octet-stream": ".bin",
+}
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """The content type from magic bytes, for the formats kinema handles."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    return None
+
+
+def sanitize_file_name(name: str | None, content_type: str) -> str:
+    """A safe single path component, with an extension matching the content type when it has none."""
+    base = os.path.basename((name or "").replace("\\", "/")).strip()
+    base = _UNSAFE.sub("_", base).strip("._")[:120]
+    ext = _EXTENSIONS.get(content_type, "")
+    if not base:
+        base = "file"
+    if "." not in base and ext:
+        base += ext
+    return base
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    id: str
+    file_name: str
+    content_type: str
+    size: int
+    path: Path
+    created_at: float
+
+
+class FileStorage:
+    """Files on disk under ``root``; ids are random 128-bit hex strings."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # Writing -----------------------------------------------------------------
+    def _new_dir(self) -> tuple[str, Path]:
+        file_id = secrets.token_hex(16)
+        folder = self.root / file_id
+        folder.mkdir(parents=True)
+        return file_id, folder
+
+    def _finish(self, file_id: str, folder: Path, tmp: Path, size: int, head: bytes,
+                file_name: str | None, content_type: str | None) -> StoredFile:
+        sniffed = sniff_content_type(head)
+        # Trust the bytes over a declared type; keep a declared type only for what we cannot sniff.
+        ctype = sniffed or (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
+        name = sanitize_file_name(file_name, ctype)
+        if name == _META:
+            name = "file_" + name
+        path = folder / name
+        os.replace(tmp, path)
+        created = time.time()
+        meta = {"file_name": name, "content_type": ctype, "size": size, "created_at": created}
+        meta_tmp = folder / (_META + ".tmp")
+        meta_tmp.write_text(json.dumps(meta))
+        os.replace(meta_tmp, folder / _META)
+        return StoredFile(file_id, name, ctype, size, path, created)
+
+    def save_bytes(self, data: bytes, *, file_name: str | None = None,
+                   content_type: str | None = None) -> StoredFile:
+        file_id, folder = self._new_dir()
+        tmp = folder / ".upload.tmp"
+        tmp.write_bytes(data)
+        return self._finish(file_id, folder, tmp, len(data), data[:16], file_name, content_type)
+
+    async def asave_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int,
+                           file_name: str | None = None, content_type: str | None = None) -> StoredFile:
+        """Store a byte stream; raises ``ValueError`` (and keeps nothing) once it passes ``max_bytes``."""
+        file_id, folder = self._new_dir()
+        tmp = folder / ".upload.tmp"
+        size = 0
+        head = b""
+        try:
+            with tmp.open("wb") as fh:
+                async for chunk in chunks:
+                    if not chunk:
+                        continue
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ValueError(f"the file is larger than {max_bytes} bytes")
+                    if len(head) < 16:
+                        head += chunk[: 16 - len(head)]
+                    fh.write(chunk)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self._finish(file_id, folder, tmp, size, head, file_name, content_type)
+
+    def adopt(self, src: Path, *, file_name: str, content_type: str) -> StoredFile:
+        """Move an existing file (e.g. a rendered MP4 in the work dir) into storage."""
+        src = Path(src)
+        file_id, folder = self._new_dir()
+        tmp = folder / ".upload.tmp"
+        shutil.move(str(src), tmp)
+        with tmp.open("rb") as fh:
+            head = fh.read(16)
+        return self._finish(file_id, folder, tmp, tmp.stat().st_size, head, file_name, content_type)
+
+    # Reading -----------------------------------------------------------------
+    def get(self, file_id: str, name: str | None = None) -> StoredFile | None:
+        """The stored file, or ``None`` (unknown id, wrong name, or a half-written file)."""
+        if not _ID_RE.match(file_id):
+            return None
+        folder = self.root / file_id
+        try:
+            meta = json.loads((folder / _META).read_text())
+        except (OSError, ValueError):
+            return None
+        if name is not None and name != meta["file_name"]:
+            return None
+        path = folder / meta["file_name"]
+        if not path.is_file():
+            return None
+        return StoredFile(file_id, meta["file_name"], meta["content_type"], int(meta["size"]), path,
+                          float(meta["created_at"]))
+
+    @staticmethod
+    def url_path(f: StoredFile) -> str:
+        return f"/files/{f.id}/{f.file_name}"
+
+    @staticmethod
+    def parse_url_path(path: str) -> tuple[str, str] | None:
+        """``/files/{id}/{name}`` → ``(id, name)``; anything else → ``None``."""
+        parts = path.split("/")
+        if len(parts) != 4 or parts[0] != "" or parts[1] != "files":
+            return None
+        if not _ID_RE.match(parts[2]) or not parts[3] or parts[3] in {".", ".."}:
+            return None
+        return parts[2], parts[3]
+
+    # Deleting ----------------------------------------------------------------
+    def delete(self, file_id: str) -> bool:
+        if not _ID_RE.match(file_id):
+            return False
+        folder = self.root / file_id
+        if not folder.exists():
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def purge_older_than(self, age_s: float, *, now: float | None = None) -> int:
+        """Delete files created more than ``age_s`` ago; returns how many went."""
+        cutoff = (time.time() if now is None else now) - age_s
+        removed = 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not _ID_RE.match(folder.name):
+                continue
+            stored = self.get(folder.name)
+            created = stored.created_at if stored else folder.stat().st_mtime
+            if created < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
+
