@@ -28,6 +28,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = ROOT / "test-artifacts"
 SUBMIT_PATH = "/fal-ai/kling-video/v1/standard/image-to-video"
+PLAY_ENGINE = "kinema.engines.motion:render"  # the real default engine: a 5 s clip of 512x512 takes a few seconds
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 
@@ -113,7 +114,7 @@ def drag(page: Any, cmap: CanvasMap, points: list[tuple[int, int]]) -> None:
 
 def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
     image = astronaut(tmp_path)
-    with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
+    with running_server(tmp_path, engine=PLAY_ENGINE) as server:
         requests: list[Any] = []
         page.on("request", lambda r: requests.append(r))
         open_playground(page, server, image)
@@ -148,7 +149,7 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
             timeout=90_000,
         )
         assert page.get_by_test_id("job-status").inner_text().strip().lower() == "done"
-        assert "trivial engine" in page.get_by_test_id("logs").inner_text()
+        assert "rendering 150 frames" in page.get_by_test_id("logs").inner_text()
 
         # 4. The video plays: 5 s long, time advances after play().
         duration = page.evaluate("document.querySelector('[data-testid=video]').duration")

@@ -114,12 +114,17 @@ class Fetcher:
         header, sep, payload = url[5:].partition(",")
         if not sep:
             raise FetchError.single(loc, "the data URI has no ',' before its data", "data_uri_invalid")
-        # base64 grows 4/3; refuse before decoding anything that would pass the cap.
-        if len(payload) > self.max_bytes * 4 // 3 + 4:
+        is_base64 = header.lower().endswith(";base64")
+        # Refuse before decoding anything that cannot fit the cap: base64 grows 4/3, percent-encoding 3x.
+        growth_limit = self.max_bytes * 4 // 3 + 4 if is_base64 else self.max_bytes
+        if "%" in payload:
+            growth_limit *= 3
+        if len(payload) > growth_limit:
             raise FetchError.single(loc, f"the data URI holds more than {self.max_bytes} bytes", "fetch_too_large")
-        if header.endswith(";base64"):
+        if is_base64:
+            text = urllib.parse.unquote(payload) if "%" in payload else payload
             try:
-                data = base64.b64decode(payload, validate=False)
+                data = base64.b64decode("".join(text.split()), validate=True)
             except (binascii.Error, ValueError):
                 raise FetchError.single(loc, "the data URI is not valid base64", "data_uri_invalid") from None
         else:
@@ -178,16 +183,21 @@ class Fetcher:
         except (httpx.InvalidURL, ValueError):
             raise FetchError.single(loc, f"{_short(url)!r} is not a valid URL", "url_invalid") from None
         deadline = time.monotonic() + self.timeout_s
-        timeout = httpx.Timeout(min(self.timeout_s, 10.0), read=self.timeout_s)
-        with httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=False,
-                          trust_env=False) as client:
+        with httpx.Client(transport=self._transport, follow_redirects=False, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
                 address = self._check_target(current, loc)
                 target = current.copy_with(host=address)
                 headers = {"Host": current.netloc.decode("ascii"), "User-Agent": "kinema-fetch",
-                           "Accept": "image/*,*/*;q=0.5"}
+                           "Accept": "image/*,*/*;q=0.5", "Accept-Encoding": "identity"}
                 extensions = {"sni_hostname": current.host} if current.scheme == "https" else {}
-                request = client.build_request("GET", target, headers=headers, extensions=extensions)
+                # Every hop (redirects included) shares the one overall deadline.
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FetchError.single(
+                        loc, f"fetching {_short(url)} took longer than {self.timeout_s:g} s", "fetch_timeout"
+                    )
+                request = client.build_request("GET", target, headers=headers, extensions=extensions,
+                                               timeout=httpx.Timeout(min(left, 10.0), read=left))
                 try:
                     response = client.send(request, stream=True)
                 except httpx.TimeoutException:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from kinema.errors import InputError
+from kinema.errors import InputError, error_item
 
 __all__ = [
     "sniff_image_type",
@@ -77,9 +77,17 @@ def _load(img: Image.Image, loc: Loc) -> Image.Image:
         raise InputError.single(loc, "the image file is corrupt or truncated", "image_decode") from None
 
 
+def _wide_gray_to_l(img: Image.Image) -> Image.Image:
+    """16-bit grayscale PNGs open as ``I;16``/``I``; Pillow's own conversion to 8 bits clips at 255."""
+    if img.mode.startswith("I"):
+        wide = np.asarray(img).astype(np.uint32)
+        return Image.fromarray((np.minimum(wide, 65535) >> 8).astype(np.uint8), mode="L")
+    return img
+
+
 def decode_image(data: bytes, loc: Loc, *, max_pixels: int = 40_000_000) -> np.ndarray:
     """Decode a JPEG/PNG to (H, W, 3) uint8 RGB after refusing bombs from the header alone."""
-    img = _load(_open(data, loc, max_pixels), loc)
+    img = _wide_gray_to_l(_load(_open(data, loc, max_pixels), loc))
     if img.mode != "RGB":
         img = img.convert("RGBA").convert("RGB") if "A" in img.mode or img.mode == "P" else img.convert("RGB")
     return np.asarray(img, dtype=np.uint8).copy()
@@ -103,7 +111,7 @@ def check_input_image(image: np.ndarray, loc: Loc) -> None:
 
 def decode_mask(data: bytes, loc: Loc, *, max_pixels: int = 40_000_000) -> np.ndarray:
     """Decode a mask to (H, W) bool: opaque pixels (alpha ≥ 128) if it has alpha, else luminance ≥ 128."""
-    img = _load(_open(data, loc, max_pixels), loc)
+    img = _wide_gray_to_l(_load(_open(data, loc, max_pixels), loc))
     has_alpha = "A" in img.mode or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
         alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[..., 3]
@@ -114,24 +122,30 @@ def decode_mask(data: bytes, loc: Loc, *, max_pixels: int = 40_000_000) -> np.nd
 def check_mask_shapes(
     image_size: tuple[int, int], masks: Sequence[tuple[Loc, np.ndarray]]
 ) -> None:
-    """Masks share one resolution and the image's aspect ratio. ``image_size`` is (width, height)."""
+    """Masks share one resolution and the image's aspect ratio, and select something.
+
+    ``image_size`` is (width, height). Every problem is reported, each under its mask's ``loc``.
+    """
     iw, ih = image_size
+    errors: list[dict[str, Any]] = []
     first: tuple[int, int] | None = None
     for loc, mask in masks:
         mh, mw = mask.shape[:2]
         if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
-            raise InputError.single(
+            errors.append(error_item(
                 loc,
                 f"the mask is {mw}x{mh} but the image is {iw}x{ih}: a mask must have the image's aspect ratio",
                 "mask_aspect",
-            )
-        if first is None:
+            ))
+        elif first is None:
             first = (mw, mh)
         elif (mw, mh) != first:
-            raise InputError.single(
+            errors.append(error_item(
                 loc,
                 f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}: all masks must share one resolution",
                 "mask_resolution",
-            )
+            ))
         if not mask.any():
-            raise InputError.single(loc, "the mask selects no pixel (no white or opaque area)", "mask_empty")
+            errors.append(error_item(loc, "the mask selects no pixel (no white or opaque area)", "mask_empty"))
+    if errors:
+        raise InputError(errors)

@@ -19,9 +19,12 @@ from typing import AsyncIterable
 
 __all__ = ["FileStorage", "StoredFile", "sanitize_file_name", "sniff_content_type"]
 
-_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+_ID_RE = re.compile(r"[a-f0-9]{32}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _META = "meta.json"
+_META_TMP = _META + ".tmp"
+#: Names of the folder's own bookkeeping files, never given to a stored file.
+_RESERVED = {_META, _META_TMP}
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -92,13 +95,13 @@ class FileStorage:
         # Trust the bytes over a declared type; keep a declared type only for what we cannot sniff.
         ctype = sniffed or (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
         name = sanitize_file_name(file_name, ctype)
-        if name == _META:
+        if name in _RESERVED:
             name = "file_" + name
         path = folder / name
         os.replace(tmp, path)
         created = time.time()
         meta = {"file_name": name, "content_type": ctype, "size": size, "created_at": created}
-        meta_tmp = folder / (_META + ".tmp")
+        meta_tmp = folder / _META_TMP
         meta_tmp.write_text(json.dumps(meta))
         os.replace(meta_tmp, folder / _META)
         return StoredFile(file_id, name, ctype, size, path, created)
@@ -107,8 +110,12 @@ class FileStorage:
                    content_type: str | None = None) -> StoredFile:
         file_id, folder = self._new_dir()
         tmp = folder / ".upload.tmp"
-        tmp.write_bytes(data)
-        return self._finish(file_id, folder, tmp, len(data), data[:16], file_name, content_type)
+        try:
+            tmp.write_bytes(data)
+            return self._finish(file_id, folder, tmp, len(data), data[:16], file_name, content_type)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     async def asave_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int,
                            file_name: str | None = None, content_type: str | None = None) -> StoredFile:
@@ -128,25 +135,31 @@ class FileStorage:
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
                     fh.write(chunk)
+            return self._finish(file_id, folder, tmp, size, head, file_name, content_type)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return self._finish(file_id, folder, tmp, size, head, file_name, content_type)
 
     def adopt(self, src: Path, *, file_name: str, content_type: str) -> StoredFile:
         """Move an existing file (e.g. a rendered MP4 in the work dir) into storage."""
         src = Path(src)
+        if not src.is_file():
+            raise FileNotFoundError(src)
         file_id, folder = self._new_dir()
         tmp = folder / ".upload.tmp"
-        shutil.move(str(src), tmp)
-        with tmp.open("rb") as fh:
-            head = fh.read(16)
-        return self._finish(file_id, folder, tmp, tmp.stat().st_size, head, file_name, content_type)
+        try:
+            shutil.move(str(src), tmp)
+            with tmp.open("rb") as fh:
+                head = fh.read(16)
+            return self._finish(file_id, folder, tmp, tmp.stat().st_size, head, file_name, content_type)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     # Reading -----------------------------------------------------------------
     def get(self, file_id: str, name: str | None = None) -> StoredFile | None:
         """The stored file, or ``None`` (unknown id, wrong name, or a half-written file)."""
-        if not _ID_RE.match(file_id):
+        if not _ID_RE.fullmatch(file_id):
             return None
         folder = self.root / file_id
         try:
@@ -171,13 +184,13 @@ class FileStorage:
         parts = path.split("/")
         if len(parts) != 4 or parts[0] != "" or parts[1] != "files":
             return None
-        if not _ID_RE.match(parts[2]) or not parts[3] or parts[3] in {".", ".."}:
+        if not _ID_RE.fullmatch(parts[2]) or not parts[3] or parts[3] in {".", ".."}:
             return None
         return parts[2], parts[3]
 
     # Deleting ----------------------------------------------------------------
     def delete(self, file_id: str) -> bool:
-        if not _ID_RE.match(file_id):
+        if not _ID_RE.fullmatch(file_id):
             return False
         folder = self.root / file_id
         if not folder.exists():
@@ -190,7 +203,7 @@ class FileStorage:
         cutoff = (time.time() if now is None else now) - age_s
         removed = 0
         for folder in self.root.iterdir():
-            if not folder.is_dir() or not _ID_RE.match(folder.name):
+            if not folder.is_dir() or not _ID_RE.fullmatch(folder.name):
                 continue
             stored = self.get(folder.name)
             created = stored.created_at if stored else folder.stat().st_mtime

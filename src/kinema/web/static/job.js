@@ -77,7 +77,7 @@ export class JobView {
     this.render(job, s);
     if (s.status === "COMPLETED") {
       job.finished = true;
-      this.finish(job);
+      this.finish(job, s);
     }
   }
 
@@ -120,8 +120,13 @@ export class JobView {
     box.scrollTop = box.scrollHeight;
   }
 
-  async finish(job) {
+  async finish(job, final) {
     $("cancel").hidden = true;
+    // Say at once how it ended; the result body (fetched next) adds the details.
+    const label = statusLabel(final);
+    if (label === "cancelled") setStatus("The request was cancelled.", "info");
+    else if (label === "failed") setStatus("The request failed; fetching the details…", "error");
+    else setStatus("Done; loading the video…", "ok");
     try {
       const res = await this.api.result(job.id);
       if (res.ok) {
@@ -168,7 +173,10 @@ export class JobView {
     $("cancel").disabled = true;
     try {
       const res = await this.api.cancel(job.id);
-      setStatus(res.status === 202 ? "Cancelling…" : "The request had already finished.", "info");
+      // The stream may already have reported the end: then that message stands.
+      if (this.current === job && !job.finished) {
+        setStatus(res.status === 202 ? "Cancelling…" : "The request had already finished.", "info");
+      }
     } catch (err) {
       $("cancel").disabled = false;
       setStatus(`Cancel failed: ${err.message}`, "error");
