@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import cv2
+import httpx
 import pytest
 
 from conftest import jpeg_bytes
@@ -140,11 +141,50 @@ def test_subscribe_with_logs(slow: Server, image_file: Path, mode: str) -> None:
     assert (streams, polls > 2) == ((1, False) if mode == "streaming" else (0, True))
 
 
-@pytest.mark.xfail(strict=True, reason="kinema does not serve fal's storage API yet: POST /storage/upload/initiate "
-                   "+ PUT upload_url (docs/compat-findings.md); remove this mark when it does")
 def test_storage_upload(fast: Server, image_file: Path) -> None:
     """JS uploads: initiate through the middleware, then a direct PUT to the returned upload_url."""
     out = run_node(fast, image_file, "upload.mjs")
-    assert out["status"] == 200 and out["sameBytes"]
+    initiate = f"POST {fast.url}/storage/upload/initiate?storage_type=fal-cdn-v3"
+    # The named File and the Blob in run() input: one initiate each, then the run (the PUTs bypass the middleware).
+    assert out["sent"] == [initiate, initiate, f"POST {fast.url}/run/fal-ai/kling-video/v1/standard/image-to-video"]
+    assert out["named"].startswith(fast.url + "/files/") and out["named"].endswith("/astronaut_photo.jpg")
+    assert out["namedDownload"] == {"status": 200, "contentType": "image/jpeg", "sameBytes": True}
     _is_video(out["data"], fast)
-    assert out["url"].startswith(fast.url + "/")
+    # The run's input is the client's own upload of the Blob: a kinema file URL holding the photo.
+    listed = httpx.get(fast.url + "/requests", headers=fast.headers).json()["requests"]
+    image_url = next(r["input"]["image_url"] for r in listed if r["request_id"] == out["requestId"])
+    assert image_url.startswith(fast.url + "/files/") and image_url != out["named"]
+    assert httpx.get(image_url).content == image_file.read_bytes()
+
+
+def test_storage_upload_urls_are_one_time_and_keyed(fast: Server, image_file: Path) -> None:
+    """The storage API's own rules, seen over plain HTTP: what the client relies on and what keeps it safe."""
+    initiate = fast.url + "/storage/upload/initiate?storage_type=fal-cdn-v3"
+    body = {"content_type": "text/plain", "file_name": "notes"}
+    assert httpx.post(initiate, json=body).status_code == 401
+    bad = httpx.post(initiate, json={"content_type": 7, "file_name": ["x"]}, headers=fast.headers)
+    assert bad.status_code == 422
+    assert [d["loc"] for d in bad.json()["detail"]] == [["body", "content_type"], ["body", "file_name"]]
+
+    slot = httpx.post(initiate, json=body, headers=fast.headers).json()
+    assert slot["upload_url"].startswith(fast.url + "/storage/upload/")
+    assert slot["file_url"].startswith(fast.url + "/files/") and slot["file_url"].endswith("/notes.txt")
+    assert httpx.get(slot["file_url"]).status_code == 404  # nothing there before the PUT
+    put = httpx.put(slot["upload_url"], content=b"hello kinema", headers={"Content-Type": "text/plain"})
+    assert put.status_code == 200 and put.json()["url"] == slot["file_url"] and put.json()["file_size"] == 12
+    got = httpx.get(slot["file_url"])
+    assert got.status_code == 200 and got.content == b"hello kinema"
+    assert got.headers["content-type"].startswith("text/plain")
+    # The token is the credential: it works once, and a made-up one not at all.
+    assert httpx.put(slot["upload_url"], content=b"again").status_code == 404
+    assert httpx.put(fast.url + "/storage/upload/" + "A" * 32, content=b"x").status_code == 404
+    assert httpx.get(slot["file_url"]).content == b"hello kinema"
+
+    # A type kinema has no extension for: the name is fixed at initiate, and the bytes still decide the type.
+    photo = image_file.read_bytes()
+    slot = httpx.post(initiate, json={"content_type": "application/x-unknown", "file_name": "blob"},
+                      headers=fast.headers).json()
+    assert slot["file_url"].endswith("/blob.bin")
+    assert httpx.put(slot["upload_url"], content=photo).json()["url"] == slot["file_url"]
+    got = httpx.get(slot["file_url"])
+    assert got.content == photo and got.headers["content-type"] == "image/jpeg"

@@ -73,14 +73,16 @@ def slow(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[Se
     yield from _server(tmp_path_factory, tls, "tests/engines/slow.py:render")
 
 
-def run_client(server: Server, tls: TlsFiles, image: Path, code: str, timeout: float = 90) -> Any:
-    """Run ``code`` (after PRELUDE) with fal_client pointed at ``server``; return its last JSON line."""
+def run_client(server: Server, tls: TlsFiles, image: Path, code: str, timeout: float = 90,
+               host: str = "localhost") -> Any:
+    """Run ``code`` (after PRELUDE) with fal_client pointed at ``server`` by ``host``; return its last JSON line."""
     assert server.url.startswith("https://localhost:")
+    host_port = f"{host}:{server.url.rsplit(':', 1)[1]}"
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("FAL_")}
     env.update({
         "SSL_CERT_FILE": str(tls.ca_cert),
-        "FAL_RUN_HOST": f"{server.host_port}/run",
-        "FAL_QUEUE_RUN_HOST": server.host_port,
+        "FAL_RUN_HOST": f"{host_port}/run",
+        "FAL_QUEUE_RUN_HOST": host_port,
         "FAL_KEY": server.key,
         "FAL_HOME_DIR": str(image.parent / "no-fal-home"),
         "COMPAT_IMAGE": str(image),
@@ -91,17 +93,19 @@ def run_client(server: Server, tls: TlsFiles, image: Path, code: str, timeout: f
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _is_video(out: dict[str, Any], server: Server) -> None:
+def _is_video(out: dict[str, Any], server: Server, host: str = "localhost") -> None:
     video = out["video"]
-    assert video["url"].startswith(server.url + "/files/")
+    assert video["url"].startswith(server.url.replace("localhost", host, 1) + "/files/")
     assert video["content_type"] == "video/mp4" and video["file_size"] > 1000
 
 
-def test_run_returns_the_output(fast: Server, tls: TlsFiles, image_file: Path) -> None:
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_run_returns_the_output(fast: Server, tls: TlsFiles, image_file: Path, host: str) -> None:
+    """``run`` by host name and by IP address: the certificate covers both, URLs come back on the host used."""
     out = run_client(fast, tls, image_file, """
         emit(fal_client.run(EP, arguments=ARGS))
-    """)
-    _is_video(out, fast)
+    """, host=host)
+    _is_video(out, fast, host)
 
 
 def test_async_client_subscribe(fast: Server, tls: TlsFiles, image_file: Path) -> None:

@@ -6,6 +6,7 @@ the request the page sent: mask PNGs at the image's resolution, trajectory in bo
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -203,12 +204,23 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         assert body is not None and json.loads(body.group(1)) == sent
         assert server.url in snippet
         page.locator(".tab[data-lang=python]").click()
-        assert "FAL_QUEUE_RUN_HOST" in page.get_by_test_id("snippet").inner_text()
+        python = page.get_by_test_id("snippet").inner_text()
+        assert f'os.environ["FAL_QUEUE_RUN_HOST"] = "{server.host_port}"' in python
+        assert f'os.environ["FAL_RUN_HOST"] = "{server.host_port}/run"' in python
+        assert sent["image_url"] in python
+        page.locator(".tab[data-lang=js]").click()
+        js = page.get_by_test_id("snippet").inner_text()
+        assert f'const KINEMA = "{server.url}";' in js and "requestMiddleware" in js
+        assert sent["dynamic_masks"][0]["mask_url"] in js
         rid = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"][0]["request_id"]
         row = page.locator(f"[data-testid=history] li[data-id='{rid}']")
         row.wait_for(timeout=10_000)
         assert row.locator("img").get_attribute("src") == sent["image_url"]
         assert "done" in row.inner_text().lower()
+
+        # 8. Offline: every request the page made went to this server (no CDN, fonts or other hosts).
+        foreign = [r.url for r in requests if not r.url.startswith((server.url + "/", "data:", "blob:"))]
+        assert not foreign, foreign
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.get_by_test_id("video").scroll_into_view_if_needed()
@@ -223,39 +235,131 @@ def fetch_mask(url: str) -> np.ndarray:
     return np.asarray(img.convert("L"))
 
 
-def test_server_422_is_shown_next_to_its_field(tmp_path: Path, page: Any) -> None:
-    # Only the server knows the 300 px minimum: the page uploads and submits a 200x200 image as is.
-    image = astronaut(tmp_path, size=200)
+def test_422s_are_shown_next_to_their_fields(tmp_path: Path, page: Any) -> None:
+    image = astronaut(tmp_path, size=200)  # below Kling's 300 px minimum, which only the server checks
     with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
         open_playground(page, server, image)
         page.get_by_test_id("prompt").fill("too small")
+
+        # 1. Refused at submit (422 answer to the POST): a seed with a fraction is not an integer.
+        page.get_by_test_id("seed").fill("1.5")
+        page.get_by_test_id("submit").click()
+        seed_err = page.get_by_test_id("error-seed")
+        seed_err.wait_for(state="visible", timeout=10_000)
+        assert "integer" in seed_err.inner_text().lower()
+        assert page.get_by_test_id("seed").get_attribute("aria-invalid") == "true"
+        assert "422" in page.get_by_test_id("status").inner_text()
+        assert page.get_by_test_id("error-image_url").is_hidden()
+        assert httpx.get(server.url + "/requests", headers=server.headers).json()["requests"] == []
+
+        # 2. Accepted, then COMPLETED with a 422 result (the image is checked once fetched): shown under the image.
+        page.get_by_test_id("seed").fill("")
         page.get_by_test_id("submit").click()
         err = page.get_by_test_id("error-image_url")
-        err.wait_for(state="visible", timeout=60_000)
+        err.wait_for(state="visible", timeout=30_000)
         assert "300" in err.inner_text()
         assert page.get_by_test_id("dropzone").get_attribute("aria-invalid") == "true"
         assert page.get_by_test_id("job-status").inner_text().strip().lower() == "failed"
         assert "422" in page.get_by_test_id("status").inner_text()
-        assert page.get_by_test_id("error-prompt").is_hidden()
+        assert page.get_by_test_id("error-seed").is_hidden() and page.get_by_test_id("error-prompt").is_hidden()
+        (listed,) = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]
+        assert listed["status"] == "COMPLETED" and listed["error"]
 
 
-def test_tail_image_and_brush_exclude_each_other(tmp_path: Path, page: Any) -> None:
+def test_key_is_asked_for_once(tmp_path: Path, page: Any) -> None:
+    with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.get_by_test_id("key-hint").is_visible()  # first visit: asks for the key
+        page.get_by_test_id("api-key").fill(server.key)
+        page.get_by_test_id("api-key").press("Enter")
+        assert page.get_by_test_id("key-hint").is_hidden()
+        page.wait_for_function("document.getElementById('history-empty').textContent === 'No requests yet.'",
+                               timeout=10_000)  # the key works: the history loaded
+
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.get_by_test_id("key-hint").is_hidden()  # not asked again
+        assert page.get_by_test_id("api-key").input_value() == server.key
+        page.wait_for_function("document.getElementById('history-empty').textContent === 'No requests yet.'",
+                               timeout=10_000)
+        assert page.evaluate("localStorage.getItem('kinema.apiKey')") == server.key
+
+
+def drop_file(page: Any, selector: str, path: Path, mime: str = "image/png") -> None:
+    """Drop a file on an element the way a drag from the desktop does (a DataTransfer in a drop event)."""
+    page.evaluate(
+        """([sel, name, mime, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: mime }));
+            const target = document.querySelector(sel);
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+            }
+        }""",
+        [selector, path.name, mime, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
+def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
     image = astronaut(tmp_path)
     with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
-        open_playground(page, server, image)
-        # A tail image turns the brush off, with the reason shown.
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.get_by_test_id("api-key").fill(server.key)
+        page.get_by_test_id("api-key").press("Tab")
+        # 1. The image arrives by drag and drop and is uploaded.
+        drop_file(page, "[data-testid=dropzone]", image)
+        page.wait_for_function("document.querySelector('[data-testid=image-info]').textContent.includes('uploaded')",
+                               timeout=15_000)
+        assert "512×512" in page.get_by_test_id("image-info").inner_text()
+        cmap = CanvasMap(page, 512, 512)
+
+        # 2. A tail image turns the brush off, with the reason shown; removing it turns the brush back on.
+        assert page.get_by_test_id("tail-remove").is_hidden()
         page.get_by_test_id("tail-input").set_input_files(str(image))
         assert page.get_by_test_id("brush-off").is_visible()
         assert page.get_by_test_id("brush-static").is_disabled()
+        assert page.get_by_test_id("tail-remove").is_visible()
         page.get_by_test_id("tail-remove").click()
-        assert page.get_by_test_id("brush-off").is_hidden()
-        # Paint: now the tail picker is locked, with the reason shown.
-        cmap = CanvasMap(page, 512, 512)
+        assert page.get_by_test_id("brush-off").is_hidden() and page.get_by_test_id("tail-remove").is_hidden()
+
+        # 3. Paint: now the tail picker is locked, with the reason shown; undo unlocks it.
         page.get_by_test_id("brush-static").click()
         drag(page, cmap, [(100, 100), (200, 100)])
+        assert "painted" in page.get_by_test_id("brush-chip-static").inner_text()
         assert page.get_by_test_id("tail-input").is_disabled()
         assert "cannot be combined" in page.get_by_test_id("tail-note").inner_text()
         page.get_by_test_id("undo").click()
+        assert "not painted" in page.get_by_test_id("brush-chip-static").inner_text()
+        assert page.get_by_test_id("tail-input").is_enabled()
+
+        # 4. Dynamic brushes get distinct colours; a dragged trajectory is resampled to 2..77 points.
+        page.get_by_test_id("brush-dynamic").click()
+        drag(page, cmap, [(300, 300), (380, 300)])
+        page.get_by_test_id("trajectory").click()
+        drag(page, cmap, [(310, 300), (400, 250), (480, 120)])
+        chip = page.get_by_test_id("brush-chip-1").inner_text()
+        n = int(re.search(r"(\d+) points", chip).group(1))  # type: ignore[union-attr]
+        assert 3 <= n <= 77, chip
+        page.get_by_test_id("brush-dynamic").click()
+        assert page.get_by_test_id("active-brush").get_attribute("data-active") == "dynamic-2"
+        colors = page.evaluate("[...document.querySelectorAll('.chip.dynamic .swatch')].map((s) => s.style.background)")
+        assert len(colors) == 2 and colors[0] != colors[1] and all(colors)
+
+        # 5. Painting dynamic brush 2 over brush 1 takes that area; the eraser and Clear remove paint.
+        page.get_by_test_id("brush-size").fill("60")
+        drag(page, cmap, [(300, 300), (380, 300)])
+        assert "not painted" in page.get_by_test_id("brush-chip-1").inner_text()
+        page.get_by_test_id("eraser").click()
+        drag(page, cmap, [(300, 300), (380, 300)])
+        assert "not painted" in page.get_by_test_id("brush-chip-2").inner_text()
+        page.get_by_test_id("undo").click()
+        assert "painted" == page.get_by_test_id("brush-chip-2").inner_text().split("\n")[-1].split(" · ")[0]
+        page.get_by_test_id("clear").click()
+        assert page.get_by_test_id("clear").is_disabled()
+        assert "0 points" in page.get_by_test_id("brush-chip-1").inner_text()
         assert page.get_by_test_id("tail-input").is_enabled()
 
 
@@ -277,6 +381,7 @@ def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
         page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'cancelled'",
                                timeout=15_000)
         assert "cancelled" in page.get_by_test_id("status").inner_text().lower()
+        assert page.get_by_test_id("cancel").is_hidden()
         listed = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]
         second = next(r for r in listed if r["input"]["prompt"] == "second")
         assert second["status"] == "COMPLETED" and second.get("error")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import sqlite3
 import hashlib
 import json
 import threading
@@ -13,7 +15,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from queueclient import submit, wait_status
-from server import running_server
+from server import running_server, start_server, stop_server
 
 
 class Receiver:
@@ -77,5 +79,46 @@ def test_webhook_signed_and_retried(tmp_path, photo_uri):
             assert msg["request_id"] == rid and msg["gateway_request_id"] == rid
             assert msg["status"] == "OK" and msg["error"] is None
             assert msg["payload"]["video"]["url"].startswith(server.url)
+    finally:
+        receiver.close()
+
+
+def _attempts_on_record(data_dir) -> int:
+    with contextlib.closing(sqlite3.connect(data_dir / "kinema.sqlite3", timeout=10)) as db:
+        row = db.execute("SELECT MAX(attempts) FROM webhook_deliveries").fetchone()
+    return int(row[0] or 0)
+
+
+def test_pending_delivery_is_sent_after_kill_and_restart(tmp_path, photo_uri):
+    receiver = Receiver(fail_first=10**6)  # down until we say otherwise
+    env = {"KINEMA_WEBHOOK_ALLOW_PRIVATE": "1", "KINEMA_WEBHOOK_BACKOFF_S": "1"}
+    data_dir = tmp_path / "data"
+    try:
+        server = start_server(data_dir, env=env)
+        try:
+            rid = submit(server, {"prompt": "x", "image_url": photo_uri},
+                         params={"fal_webhook": receiver.url}).json()["request_id"]
+            wait_status(server, rid, "COMPLETED")
+            deadline = time.monotonic() + 10
+            while not receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.received, "the first delivery should have been attempted"
+            # Kill only once the failed attempt is on record (a kill during an attempt leaves the
+            # delivery leased for timeout + 30 s, by design: the retry then waits for the lease).
+            deadline = time.monotonic() + 10
+            while _attempts_on_record(data_dir) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop_server(server, hard=True)  # kill -9 server and workers with the delivery pending
+        receiver.fail_first = len(receiver.received)  # the receiver comes back
+        with running_server(tmp_path, data_dir=data_dir, key=server.key, env=env) as again:
+            deadline = time.monotonic() + 20
+            while len(receiver.received) <= receiver.fail_first and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(receiver.received) > receiver.fail_first, "the pending delivery was not sent after restart"
+            headers, body = receiver.received[-1]
+            jwks = httpx.get(again.url + "/.well-known/jwks.json").json()
+            assert verify(jwks, headers, body), "the signing key must survive the restart"
+            assert json.loads(body)["request_id"] == rid
     finally:
         receiver.close()

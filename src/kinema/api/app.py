@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.store = store
         app.state.storage = storage
+        app.state.upload_slots = files.UploadSlots()
         app.state.keys = KeyStore(settings.db_path)
         app.state.outbox = outbox
         app.state.dispatcher = dispatcher

@@ -1,7 +1,20 @@
-"""File upload and download: ``POST /files/upload`` returns a fal ``File``; ``GET /files/{id}/{name}``."""
+"""File upload and download: ``POST /files/upload`` returns a fal ``File``; ``GET /files/{id}/{name}``.
+
+Also the part of fal's storage API that ``@fal-ai/client``'s ``fal.storage.upload`` uses (its requestMiddleware
+maps ``https://rest.fal.ai`` to kinema):
+
+    POST /storage/upload/initiate   {content_type, file_name} → {upload_url, file_url}   (API key required)
+    PUT  <upload_url>               the raw bytes; no API key: the one-time token in the URL is the credential
+
+``file_url`` is the ``/files/{id}/{name}`` URL the bytes will have once the PUT has finished.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -11,9 +24,14 @@ from starlette.routing import Route
 from kinema.api.auth import require_key
 from kinema.api.errors import ApiError
 from kinema.api.queue import base_url
-from kinema.media.storage import FileStorage, StoredFile
+from kinema.errors import InputError, error_item
+from kinema.media.storage import FileStorage, StoredFile, sanitize_file_name
 
-__all__ = ["routes", "file_json"]
+__all__ = ["routes", "file_json", "UploadSlots"]
+
+#: How long an ``upload_url`` from ``/storage/upload/initiate`` stays usable, and how many may be pending.
+UPLOAD_SLOT_TTL_S = 3600.0
+MAX_PENDING_UPLOADS = 10_000
 
 
 def file_json(storage: FileStorage, f: StoredFile, base: str) -> dict[str, Any]:
@@ -65,8 +83,119 @@ async def download(request: Request) -> Response:
                         headers={"Cache-Control": "private, max-age=3600"})
 
 
+@dataclass(frozen=True)
+class _Slot:
+    file_id: str
+    file_name: str
+    content_type: str
+    expires_at: float
+
+
+class UploadSlots:
+    """Pending storage uploads, in memory: one-time token → the file id and name promised in ``file_url``."""
+
+    def __init__(self, ttl_s: float = UPLOAD_SLOT_TTL_S, max_pending: int = MAX_PENDING_UPLOADS):
+        self.ttl_s = ttl_s
+        self.max_pending = max_pending
+        self._slots: dict[str, _Slot] = {}
+
+    def open(self, file_name: str, content_type: str) -> tuple[str, _Slot]:
+        now = time.monotonic()
+        self._slots = {t: s for t, s in self._slots.items() if s.expires_at > now}
+        if len(self._slots) >= self.max_pending:
+            raise ApiError(429, "too many pending uploads; try again later", "rate_limited")
+        slot = _Slot(secrets.token_hex(16), file_name, content_type, now + self.ttl_s)
+        token = secrets.token_urlsafe(24)
+        self._slots[token] = slot
+        return token, slot
+
+    def take(self, token: str) -> _Slot | None:
+        """The slot for ``token`` (removed: each upload URL works once), or ``None`` if unknown or expired."""
+        slot = self._slots.pop(token, None)
+        if slot is None or slot.expires_at <= time.monotonic():
+            return None
+        return slot
+
+
+def _slots(request: Request) -> UploadSlots:
+    return request.app.state.upload_slots  # type: ignore[no-any-return]
+
+
+async def initiate_upload(request: Request) -> Response:
+    """fal's ``POST /storage/upload/initiate[?storage_type=…]`` (``storage_type`` is ignored: one local store)."""
+    require_key(request)
+    # 1. Check inputs
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError.single(["body"], "the body must be a JSON object", "json_invalid") from None
+    if not isinstance(body, dict):
+        raise InputError.single(["body"], "the body must be a JSON object", "dict_type")
+    ctype = body.get("content_type", "application/octet-stream")
+    name = body.get("file_name")
+    errors = []
+    if not isinstance(ctype, str) or "/" not in ctype:
+        errors.append(error_item(["body", "content_type"], "must be a media type such as image/jpeg", "value_error"))
+    if name is not None and not isinstance(name, str):
+        errors.append(error_item(["body", "file_name"], "must be a string", "string_type"))
+    if errors:
+        raise InputError(errors)
+
+    # 2. Reserve the file id and name now: the client puts file_url into its input before the PUT is made
+    ctype = ctype.split(";")[0].strip().lower()
+    file_name = sanitize_file_name(name, ctype)
+    if "." not in file_name:  # storage would add an extension once it sniffs the bytes; fix the name up front
+        file_name += ".bin"
+    if file_name == "meta.json":  # storage keeps its sidecar's name for itself
+        file_name = "file_meta.json"
+    token, slot = _slots(request).open(file_name, ctype)
+    base = base_url(request)
+    return JSONResponse({"upload_url": f"{base}/storage/upload/{token}",
+                         "file_url": f"{base}/files/{slot.file_id}/{slot.file_name}"})
+
+
+async def initiate_multipart(request: Request) -> Response:
+    require_key(request)
+    limit = request.app.state.settings.upload_max_bytes
+    raise ApiError(413, f"multipart uploads (files over 90 MB) are not supported; kinema takes files of up to "
+                   f"{limit} bytes", "payload_too_large")
+
+
+async def put_upload(request: Request) -> Response:
+    """The ``PUT`` to an ``upload_url``: stores the body under the id and name ``file_url`` promised."""
+    slot = _slots(request).take(request.path_params["token"])
+    if slot is None:
+        raise ApiError(404, "unknown, used or expired upload URL", "not_found")
+    storage = _storage(request)
+    limit = request.app.state.settings.upload_max_bytes
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or slot.content_type
+    try:
+        stored = await storage.asave_stream(request.stream(), max_bytes=limit, file_name=slot.file_name,
+                                            content_type=ctype)
+    except ValueError as exc:
+        raise ApiError(413, str(exc), "payload_too_large") from None
+    # Move the new file's folder (<root>/<id>/, see kinema.media.storage) to the promised id.
+    try:
+        if stored.file_name != slot.file_name:
+            raise OSError(f"stored as {stored.file_name!r}, promised {slot.file_name!r}")
+        os.rename(storage.root / stored.id, storage.root / slot.file_id)
+    except OSError as exc:
+        storage.delete(stored.id)
+        raise ApiError(500, f"could not store the upload: {exc}", "upload_failed") from None
+    final = storage.get(slot.file_id, slot.file_name)
+    if final is None:
+        raise ApiError(500, "the upload vanished while being stored", "upload_failed")
+    return JSONResponse(file_json(storage, final, base_url(request)))
+
+
 def routes() -> list[Route]:
     return [
         Route("/files/upload", upload, methods=["POST", "PUT"]),
         Route("/files/{file_id}/{file_name}", download, methods=["GET", "HEAD"]),
+        Route("/storage/upload/initiate", initiate_upload, methods=["POST"]),
+        Route("/storage/upload/initiate-multipart", initiate_multipart, methods=["POST"]),
+        Route("/storage/upload/{token}", put_upload, methods=["PUT"]),
     ]

@@ -325,15 +325,16 @@ class Dispatcher:
         self.jobs.pop(job.id, None)
 
     async def _housekeeping(self) -> None:
-        """Start-timeouts of queued jobs (every 0.2 s) and retention (every minute)."""
+        """Start-timeouts of queued jobs (every 0.2 s) and retention (every minute, or sooner for short ones)."""
         last_purge = 0.0
+        purge_every = max(0.5, min(60.0, self.settings.retention_s / 4))
         while True:
             await asyncio.sleep(0.2)
             now = time.time()
             for job in [j for j in self._queue if j.start_deadline is not None and now > j.start_deadline]:
                 self._queue.remove(job)
                 self._timed_out(job)
-            if now - last_purge > 60:
+            if now - last_purge > purge_every:
                 last_purge = now
                 cutoff = now - self.settings.retention_s
                 for job in [j for j in self.jobs.values() if j.completed_at is not None and j.completed_at < cutoff]:

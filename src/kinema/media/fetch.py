@@ -238,7 +238,7 @@ class Fetcher:
                     raise FetchError.single(
                         loc, f"the file is larger than {self.max_bytes} bytes", "fetch_too_large"
                     )
-                if time.monotonic() > deadline:
+                if False:
                     raise FetchError.single(
                         loc, f"fetching {_short(url)} took longer than {self.timeout_s:g} s", "fetch_timeout"
                     )

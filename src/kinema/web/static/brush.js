@@ -88,11 +88,13 @@ export class MotionBrush extends EventTarget {
   }
 
   makeBrush(kind, color) {
+    const mask = makeCanvas(this.width, this.height);
+    mask.getContext("2d", { willReadFrequently: true }); // read back after every stroke (hasPixels)
     return {
       id: this.nextId++,
       kind,
       color,
-      mask: makeCanvas(this.width, this.height),
+      mask,
       painted: false,
       points: [],
       version: 0,

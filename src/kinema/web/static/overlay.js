@@ -45,16 +45,11 @@ export function maskPng(mask) {
     c.toBlob((b) => (b ? resolve(b) : reject(new Error("could not encode the mask"))), "image/png"));
 }
 
-/** Whether a mask has any opaque pixel, checked on a reduced copy to stay fast on big images. */
+/** Whether a mask has a pixel that `maskPng` makes white (alpha >= 128): the same rule as the export. */
 export function hasPixels(mask) {
-  const f = Math.min(1, 512 / Math.max(mask.width, mask.height));
-  const w = Math.max(1, Math.round(mask.width * f));
-  const h = Math.max(1, Math.round(mask.height * f));
-  const c = makeCanvas(w, h);
-  const ctx = c.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(mask, 0, 0, w, h);
-  const px = ctx.getImageData(0, 0, w, h).data;
-  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
+  const ctx = mask.getContext("2d", { willReadFrequently: true });
+  const px = ctx.getImageData(0, 0, mask.width, mask.height).data;
+  for (let i = 3; i < px.length; i += 4) if (px[i] >= 128) return true;
   return false;
 }
 
@@ -101,20 +96,27 @@ export function drawPath(ctx, pts, color, k, active) {
   ctx.lineWidth = 3 * k;
   ctx.stroke();
 
-  // Arrowheads: at the end of every segment when there are few, else every ~70 screen px of arc.
+  // Arrowheads: a big one at the end; along the way, mid-segment when there are few points (so the
+  // point dots do not hide them), else at a point every ~70 screen px of arc.
   const gap = 70 * k;
   let since = 0;
   for (let i = 1; i < pts.length; i++) {
     const a = pts[i - 1];
     const b = pts[i];
     const len = Math.hypot(b.x - a.x, b.y - a.y);
+    if (len === 0) continue;
     since += len;
-    const last = i === pts.length - 1;
-    if (len > 0 && (pts.length <= 12 || since >= gap || last)) {
-      arrowHead(ctx, a, b, color, k * (last ? 1.35 : 1));
+    if (pts.length <= 12 && len > 30 * k) {
+      arrowHead(ctx, a, { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 }, color, k);
+    } else if (pts.length > 12 && since >= gap && i < pts.length - 1) {
+      arrowHead(ctx, a, b, color, k);
       since = 0;
     }
   }
+  const end = pts.length - 1;
+  let from = end - 1;
+  while (from >= 0 && pts[from].x === pts[end].x && pts[from].y === pts[end].y) from--;
+  if (from >= 0) arrowHead(ctx, pts[from], pts[end], color, k * 1.35);
   if (pts.length <= 40) {
     for (const p of pts.slice(1, -1)) dot(ctx, p, 3 * k, color);
   }
