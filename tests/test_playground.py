@@ -302,6 +302,11 @@ def drop_file(page: Any, selector: str, path: Path, mime: str = "image/png") -> 
     )
 
 
+def chip_meta(page: Any, which: str) -> str:
+    """The state line of a brush chip ("static" or a dynamic brush's number): "painted · 3 points"."""
+    return str(page.locator(f"[data-testid=brush-chip-{which}] .chip-meta").inner_text()).strip()
+
+
 def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
     image = astronaut(tmp_path)
     with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
@@ -328,11 +333,11 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         # 3. Paint: now the tail picker is locked, with the reason shown; undo unlocks it.
         page.get_by_test_id("brush-static").click()
         drag(page, cmap, [(100, 100), (200, 100)])
-        assert "painted" in page.get_by_test_id("brush-chip-static").inner_text()
+        assert chip_meta(page, "static") == "painted"
         assert page.get_by_test_id("tail-input").is_disabled()
         assert "cannot be combined" in page.get_by_test_id("tail-note").inner_text()
         page.get_by_test_id("undo").click()
-        assert "not painted" in page.get_by_test_id("brush-chip-static").inner_text()
+        assert chip_meta(page, "static") == "not painted"
         assert page.get_by_test_id("tail-input").is_enabled()
 
         # 4. Dynamic brushes get distinct colours; a dragged trajectory is resampled to 2..77 points.
@@ -340,8 +345,8 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         drag(page, cmap, [(300, 300), (380, 300)])
         page.get_by_test_id("trajectory").click()
         drag(page, cmap, [(310, 300), (400, 250), (480, 120)])
-        chip = page.get_by_test_id("brush-chip-1").inner_text()
-        n = int(re.search(r"(\d+) points", chip).group(1))  # type: ignore[union-attr]
+        chip = chip_meta(page, "1")
+        n = int(re.fullmatch(r"painted · (\d+) points", chip).group(1))  # type: ignore[union-attr]
         assert 3 <= n <= 77, chip
         page.get_by_test_id("brush-dynamic").click()
         assert page.get_by_test_id("active-brush").get_attribute("data-active") == "dynamic-2"
@@ -351,15 +356,15 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         # 5. Painting dynamic brush 2 over brush 1 takes that area; the eraser and Clear remove paint.
         page.get_by_test_id("brush-size").fill("60")
         drag(page, cmap, [(300, 300), (380, 300)])
-        assert "not painted" in page.get_by_test_id("brush-chip-1").inner_text()
+        assert chip_meta(page, "1").startswith("not painted")
         page.get_by_test_id("eraser").click()
         drag(page, cmap, [(300, 300), (380, 300)])
-        assert "not painted" in page.get_by_test_id("brush-chip-2").inner_text()
+        assert chip_meta(page, "2").startswith("not painted")
         page.get_by_test_id("undo").click()
-        assert "painted" == page.get_by_test_id("brush-chip-2").inner_text().split("\n")[-1].split(" · ")[0]
+        assert chip_meta(page, "2").startswith("painted")
         page.get_by_test_id("clear").click()
         assert page.get_by_test_id("clear").is_disabled()
-        assert "0 points" in page.get_by_test_id("brush-chip-1").inner_text()
+        assert chip_meta(page, "1") == "not painted · 0 points"
         assert page.get_by_test_id("tail-input").is_enabled()
 
 
