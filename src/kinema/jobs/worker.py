@@ -13,7 +13,6 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
-from pathlib import Path
 from typing import Any
 
 from kinema.engines import Progress, load_engine

