@@ -59,6 +59,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/hop/"):
             n = int(path.rsplit("/", 1)[1])
             self._send(302, b"", {"Location": f"/hop/{n + 1}"})
+        elif path.startswith("/slowhop/"):
+            n = int(path.rsplit("/", 1)[1])
+            time.sleep(0.25)
+            self._send(302, b"", {"Location": f"/slowhop/{n + 1}"})
         elif path == "/declared-big":
             # Headers announce far more than the cap; the body only follows after a pause.
             self.send_response(200)
@@ -421,3 +425,12 @@ def test_trickling_body_hits_the_overall_deadline(served: Served) -> None:
     item = refusal(Fetcher(Settings(fetch_allow=("127.0.0.1",), fetch_timeout_s=0.6)), served.url("/trickle"))
     assert item["type"] == "fetch_timeout"
     assert time.monotonic() - t0 < 2.0  # the whole body would take 100 s
+
+
+def test_redirect_hops_share_one_deadline(served: Served) -> None:
+    # Each hop answers within the timeout, but the chain as a whole does not.
+    t0 = time.monotonic()
+    item = refusal(Fetcher(Settings(fetch_allow=("127.0.0.1",), fetch_timeout_s=0.6)), served.url("/slowhop/0"))
+    assert item["type"] == "fetch_timeout"
+    assert time.monotonic() - t0 < 1.2
+    assert len(served.seen.requests) < MAX_REDIRECTS

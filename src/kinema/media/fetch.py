@@ -167,7 +167,7 @@ class Fetcher:
         for text in addresses:
             ip = ipaddress.ip_address(text.split("%", 1)[0])
             problem = address_problem(ip)
-            if problem and not host_ok and not self._allowed_ip(ip) and ip.version==4 and not ip.is_link_local:
+            if problem and not host_ok and not self._allowed_ip(ip):
                 where = f"{host} resolves to {ip}" if literal is None else f"{host} is"
                 raise FetchError.single(
                     loc,
