@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -91,9 +92,10 @@ def start_server(
     scheme = "https" if tls else "http"
     server = Server(f"{scheme}://{host}:{port}", f"{host}:{port}", key, data_dir, proc, log_path)
     deadline = time.monotonic() + ready_timeout
-    verify: bool | str = True
+    verify: bool | ssl.SSLContext = True
     if tls is not None:
-        verify = os.environ.get("SSL_CERT_FILE") or (env or {}).get("SSL_CERT_FILE") or False
+        cafile = (env or {}).get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_FILE")
+        verify = ssl.create_default_context(cafile=cafile) if cafile else False
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"kinema serve exited with {proc.returncode}:\n{server.log_text()}")

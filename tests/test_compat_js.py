@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from conftest import jpeg_bytes
+from kinema.tls import TlsFiles, ensure_local_tls
 from server import ROOT, Server, running_server
 
 JS_DIR = ROOT / "tests" / "js"
@@ -56,10 +58,34 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield s
 
 
-def run_node(server: Server, image: Path, script: str, *args: str, timeout: float = 90) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("FAL_")}
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return ensure_local_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def fast_tls(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[Server]:
+    """The trivial engine over HTTPS with the local CA (as ``kinema tls`` sets it up)."""
+    # start_server's readiness probe prefers os.environ's SSL_CERT_FILE over env=; point it at the local CA.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSL_CERT_FILE", str(tls.ca_cert))
+        cm = running_server(tmp_path_factory.mktemp("kinema"), engine="tests/engines/trivial.py:render",
+                            tls=(tls.cert, tls.key))
+        server = cm.__enter__()
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def run_node(server: Server, image: Path, script: str, *args: str, timeout: float = 90,
+             extra_ca: Path | None = None) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().endswith("_PROXY") and not k.startswith(("FAL_", "NODE_"))}
     env.update({"KINEMA_URL": server.url, "KINEMA_KEY": server.key, "COMPAT_IMAGE": str(image),
                 "COMPAT_SMALL_IMAGE": str(image.with_name("small.jpg"))})
+    if extra_ca is not None:
+        env["NODE_EXTRA_CA_CERTS"] = str(extra_ca)
     proc = subprocess.run([NODE or "node", script, *args], cwd=JS_DIR, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}\nserver log:\n{server.log_text()[-3000:]}"
@@ -141,20 +167,37 @@ def test_subscribe_with_logs(slow: Server, image_file: Path, mode: str) -> None:
     assert (streams, polls > 2) == ((1, False) if mode == "streaming" else (0, True))
 
 
+def _check_upload(out: dict[str, Any], server: Server, image_file: Path, verify: ssl.SSLContext | bool) -> None:
+    initiate = f"POST {server.url}/storage/upload/initiate?storage_type=fal-cdn-v3"
+    # The named File and the Blob in run() input: one initiate each, then the run (the PUTs bypass the middleware).
+    assert out["sent"] == [initiate, initiate, f"POST {server.url}/run/fal-ai/kling-video/v1/standard/image-to-video"]
+    assert out["named"].startswith(server.url + "/files/") and out["named"].endswith("/astronaut_photo.jpg")
+    assert out["namedDownload"] == {"status": 200, "contentType": "image/jpeg", "sameBytes": True}
+    _is_video(out["data"], server)
+    # The run's input is the client's own upload of the Blob: a kinema file URL holding the photo.
+    listed = httpx.get(server.url + "/requests", headers=server.headers, verify=verify).json()["requests"]
+    image_url = next(r["input"]["image_url"] for r in listed if r["request_id"] == out["requestId"])
+    assert image_url.startswith(server.url + "/files/") and image_url != out["named"]
+    assert httpx.get(image_url, verify=verify).content == image_file.read_bytes()
+
+
 def test_storage_upload(fast: Server, image_file: Path) -> None:
     """JS uploads: initiate through the middleware, then a direct PUT to the returned upload_url."""
-    out = run_node(fast, image_file, "upload.mjs")
-    initiate = f"POST {fast.url}/storage/upload/initiate?storage_type=fal-cdn-v3"
-    # The named File and the Blob in run() input: one initiate each, then the run (the PUTs bypass the middleware).
-    assert out["sent"] == [initiate, initiate, f"POST {fast.url}/run/fal-ai/kling-video/v1/standard/image-to-video"]
-    assert out["named"].startswith(fast.url + "/files/") and out["named"].endswith("/astronaut_photo.jpg")
-    assert out["namedDownload"] == {"status": 200, "contentType": "image/jpeg", "sameBytes": True}
-    _is_video(out["data"], fast)
-    # The run's input is the client's own upload of the Blob: a kinema file URL holding the photo.
-    listed = httpx.get(fast.url + "/requests", headers=fast.headers).json()["requests"]
-    image_url = next(r["input"]["image_url"] for r in listed if r["request_id"] == out["requestId"])
-    assert image_url.startswith(fast.url + "/files/") and image_url != out["named"]
-    assert httpx.get(image_url).content == image_file.read_bytes()
+    _check_upload(run_node(fast, image_file, "upload.mjs"), fast, image_file, True)
+
+
+def test_https_with_the_local_ca(fast_tls: Server, tls: TlsFiles, image_file: Path) -> None:
+    """Over HTTPS node trusts kinema's local CA through NODE_EXTRA_CA_CERTS; the middleware is unchanged."""
+    assert fast_tls.url.startswith("https://localhost:")
+    out = run_node(fast_tls, image_file, "run.mjs", extra_ca=tls.ca_cert)
+    _is_video(out["data"], fast_tls)
+    assert out["sent"] == [f"POST {fast_tls.url}/run/fal-ai/kling-video/v1/standard/image-to-video"]
+    # Uploads too: their PUT is node's own fetch, outside the middleware.
+    out = run_node(fast_tls, image_file, "upload.mjs", extra_ca=tls.ca_cert)
+    _check_upload(out, fast_tls, image_file, ssl.create_default_context(cafile=str(tls.ca_cert)))
+    # Without the CA node refuses the certificate.
+    with pytest.raises(AssertionError, match="unable to verify the first certificate"):
+        run_node(fast_tls, image_file, "run.mjs")
 
 
 def test_storage_upload_urls_are_one_time_and_keyed(fast: Server, image_file: Path) -> None:

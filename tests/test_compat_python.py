@@ -240,3 +240,21 @@ def test_subscribe_with_logs_sees_queue_progress_and_cancel(slow: Server, tls: T
     _is_video(out["result"], slow)
     assert out["blocker"]["kind"] == "Completed" and out["blocker"]["error_type"] == "request_cancelled"
     assert out["blocker_result"] == [400, "request_cancelled"]
+
+
+def test_handle_cancel_while_running(slow: Server, tls: TlsFiles, image_file: Path) -> None:
+    out = run_client(slow, tls, image_file, """
+        handle = fal_client.submit(EP, arguments=ARGS)
+        while not isinstance(handle.status(), InProgress):
+            time.sleep(0.05)
+        handle.cancel()
+        while not isinstance(st := handle.status(), Completed):
+            time.sleep(0.05)
+        try:
+            handle.get()
+            result = None
+        except FalClientHTTPError as exc:
+            result = [exc.status_code, exc.error_type]
+        emit({"error_type": st.error_type, "result": result})
+    """)
+    assert out == {"error_type": "request_cancelled", "result": [400, "request_cancelled"]}

@@ -76,3 +76,10 @@ def test_public_url_is_the_base_of_handed_out_urls(tmp_path, photo_png):
         assert rid["status_url"].startswith(public + "/")
         wait_status(server, rid["request_id"], "COMPLETED")
         assert result(server, rid["request_id"]).json()["video"]["url"].startswith(public + "/files/")
+
+
+def test_uploaded_html_is_never_run_as_a_page(server):
+    f = upload(server, b"<html><script>alert(1)</script></html>", "text/html", "x.html").json()
+    r = httpx.get(f["url"])
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in r.headers["content-security-policy"]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -203,6 +206,12 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         body = re.search(r"<<'JSON'\n(.*?)\nJSON\n", snippet, re.S)
         assert body is not None and json.loads(body.group(1)) == sent
         assert server.url in snippet
+        if shutil.which("curl"):  # the curl snippet runs as shown: submit, wait, result
+            run = subprocess.run(["bash", "-c", snippet], env={**os.environ, "FAL_KEY": server.key},
+                                 capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+            out = json.loads(run.stdout.strip().splitlines()[-1])
+            assert out["video"]["url"].startswith(server.url + "/files/"), out
         page.locator(".tab[data-lang=python]").click()
         python = page.get_by_test_id("snippet").inner_text()
         assert f'os.environ["FAL_QUEUE_RUN_HOST"] = "{server.host_port}"' in python
@@ -212,13 +221,20 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         js = page.get_by_test_id("snippet").inner_text()
         assert f'const KINEMA = "{server.url}";' in js and "requestMiddleware" in js
         assert sent["dynamic_masks"][0]["mask_url"] in js
-        rid = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"][0]["request_id"]
+        rid = submits[0].response().json()["request_id"]
+        listed = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]
+        assert next(r for r in listed if r["request_id"] == rid)["input"] == sent  # the server got what was sent
         row = page.locator(f"[data-testid=history] li[data-id='{rid}']")
         row.wait_for(timeout=10_000)
         assert row.locator("img").get_attribute("src") == sent["image_url"]
         assert "done" in row.inner_text().lower()
 
-        # 8. Offline: every request the page made went to this server (no CDN, fonts or other hosts).
+        # 8. Live updates came from the SSE stream, read with fetch and the key (no fallback to polling).
+        streams = [r for r in requests if r.url == f"{server.url}/fal-ai/kling-video/requests/{rid}/status/stream?logs=1"]
+        assert len(streams) == 1 and streams[0].headers["authorization"] == f"Key {server.key}"
+        assert not [r for r in requests if r.url.endswith(f"/requests/{rid}/status?logs=1")]
+
+        # 9. Offline: every request the page made went to this server (no CDN, fonts or other hosts).
         foreign = [r.url for r in requests if not r.url.startswith((server.url + "/", "data:", "blob:"))]
         assert not foreign, foreign
 
@@ -367,6 +383,17 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         assert chip_meta(page, "1") == "not painted · 0 points"
         assert page.get_by_test_id("tail-input").is_enabled()
 
+        # 6. With the API panel open, fresh paint is uploaded soon after, so the snippet shows a real mask URL.
+        page.locator("#api-panel summary").click()
+        assert '"static_mask_url"' not in page.get_by_test_id("snippet").inner_text()
+        page.get_by_test_id("brush-static").click()
+        drag(page, cmap, [(100, 400), (200, 400)])
+        page.wait_for_function(f"document.querySelector('[data-testid=snippet]').textContent"
+                               f".includes('\"static_mask_url\": \"{server.url}/files/')", timeout=10_000)
+        url = re.search(r'"static_mask_url": "([^"]+)"', page.get_by_test_id("snippet").inner_text()).group(1)  # type: ignore[union-attr]
+        mask = fetch_mask(url)
+        assert mask.shape == (512, 512) and mask[400, 100:201].min() == 255 and mask[100, 150] == 0
+
 
 def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
     image = astronaut(tmp_path)
@@ -376,6 +403,10 @@ def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
         page.get_by_test_id("submit").click()
         page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'running'",
                                timeout=30_000)
+        # Progress and logs arrive while it renders.
+        page.wait_for_function("document.querySelector('[data-testid=progress]').value > 0"
+                               " && document.querySelector('[data-testid=logs]').textContent.includes('slow engine at')",
+                               timeout=15_000)
         # A second request waits behind the running one: the page follows it and shows its queue position.
         page.get_by_test_id("prompt").fill("second")
         page.get_by_test_id("submit").click()

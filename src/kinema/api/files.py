@@ -11,7 +11,6 @@ maps ``https://rest.fal.ai`` to kinema):
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,13 +24,17 @@ from kinema.api.auth import require_key
 from kinema.api.errors import ApiError
 from kinema.api.queue import base_url
 from kinema.errors import InputError, error_item
-from kinema.media.storage import FileStorage, StoredFile, sanitize_file_name
+from kinema.media.storage import FileStorage, StoredFile
 
 __all__ = ["routes", "file_json", "UploadSlots"]
 
 #: How long an ``upload_url`` from ``/storage/upload/initiate`` stays usable, and how many may be pending.
 UPLOAD_SLOT_TTL_S = 3600.0
 MAX_PENDING_UPLOADS = 10_000
+
+
+#: Uploaded bytes are served from the playground's origin: never let a browser run them as a page.
+_SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
 
 
 def file_json(storage: FileStorage, f: StoredFile, base: str) -> dict[str, Any]:
@@ -80,7 +83,7 @@ async def download(request: Request) -> Response:
     if stored is None:
         raise ApiError(404, "File not found", "not_found")
     return FileResponse(stored.path, media_type=stored.content_type, filename=None,
-                        headers={"Cache-Control": "private, max-age=3600"})
+                        headers={"Cache-Control": "private, max-age=3600", **_SAFE_HEADERS})
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class UploadSlots:
         self._slots = {t: s for t, s in self._slots.items() if s.expires_at > now}
         if len(self._slots) >= self.max_pending:
             raise ApiError(429, "too many pending uploads; try again later", "rate_limited")
-        slot = _Slot(secrets.token_hex(16), file_name, content_type, now + self.ttl_s)
+        slot = _Slot(FileStorage.new_id(), file_name, content_type, now + self.ttl_s)
         token = secrets.token_urlsafe(24)
         self._slots[token] = slot
         return token, slot
@@ -143,11 +146,9 @@ async def initiate_upload(request: Request) -> Response:
 
     # 2. Reserve the file id and name now: the client puts file_url into its input before the PUT is made
     ctype = ctype.split(";")[0].strip().lower()
-    file_name = sanitize_file_name(name, ctype)
+    file_name = FileStorage.stored_name(name, ctype)
     if "." not in file_name:  # storage would add an extension once it sniffs the bytes; fix the name up front
         file_name += ".bin"
-    if file_name == "meta.json":  # storage keeps its sidecar's name for itself
-        file_name = "file_meta.json"
     token, slot = _slots(request).open(file_name, ctype)
     base = base_url(request)
     return JSONResponse({"upload_url": f"{base}/storage/upload/{token}",
@@ -174,21 +175,13 @@ async def put_upload(request: Request) -> Response:
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or slot.content_type
     try:
         stored = await storage.asave_stream(request.stream(), max_bytes=limit, file_name=slot.file_name,
-                                            content_type=ctype)
+                                            content_type=ctype, file_id=slot.file_id)
     except ValueError as exc:
         raise ApiError(413, str(exc), "payload_too_large") from None
-    # Move the new file's folder (<root>/<id>/, see kinema.media.storage) to the promised id.
-    try:
-        if stored.file_name != slot.file_name:
-            raise OSError(f"stored as {stored.file_name!r}, promised {slot.file_name!r}")
-        os.rename(storage.root / stored.id, storage.root / slot.file_id)
-    except OSError as exc:
+    if stored.file_name != slot.file_name:  # cannot happen: the promised name already has an extension
         storage.delete(stored.id)
-        raise ApiError(500, f"could not store the upload: {exc}", "upload_failed") from None
-    final = storage.get(slot.file_id, slot.file_name)
-    if final is None:
-        raise ApiError(500, "the upload vanished while being stored", "upload_failed")
-    return JSONResponse(file_json(storage, final, base_url(request)))
+        raise ApiError(500, f"stored as {stored.file_name!r}, promised {slot.file_name!r}", "upload_failed")
+    return JSONResponse(file_json(storage, stored, base_url(request)))
 
 
 def routes() -> list[Route]:

@@ -83,10 +83,23 @@ class FileStorage:
         self.root.mkdir(parents=True, exist_ok=True)
 
     # Writing -----------------------------------------------------------------
-    def _new_dir(self) -> tuple[str, Path]:
-        file_id = secrets.token_hex(16)
+    @staticmethod
+    def new_id() -> str:
+        """A fresh file id (to promise a URL before the bytes arrive, see ``asave_stream``)."""
+        return secrets.token_hex(16)
+
+    @staticmethod
+    def stored_name(file_name: str | None, content_type: str) -> str:
+        """The name a file gets on disk and in its URL: sanitized, never a sidecar's name."""
+        name = sanitize_file_name(file_name, content_type)
+        return "file_" + name if name in _RESERVED else name
+
+    def _new_dir(self, file_id: str | None = None) -> tuple[str, Path]:
+        file_id = file_id or self.new_id()
+        if not _ID_RE.fullmatch(file_id):
+            raise ValueError(f"invalid file id {file_id!r}")
         folder = self.root / file_id
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True)  # an existing id is an error, never an overwrite
         return file_id, folder
 
     def _finish(self, file_id: str, folder: Path, tmp: Path, size: int, head: bytes,
@@ -94,9 +107,7 @@ class FileStorage:
         sniffed = sniff_content_type(head)
         # Trust the bytes over a declared type; keep a declared type only for what we cannot sniff.
         ctype = sniffed or (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
-        name = sanitize_file_name(file_name, ctype)
-        if name in _RESERVED:
-            name = "file_" + name
+        name = self.stored_name(file_name, ctype)
         path = folder / name
         os.replace(tmp, path)
         created = time.time()
@@ -118,9 +129,13 @@ class FileStorage:
             raise
 
     async def asave_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int,
-                           file_name: str | None = None, content_type: str | None = None) -> StoredFile:
-        """Store a byte stream; raises ``ValueError`` (and keeps nothing) once it passes ``max_bytes``."""
-        file_id, folder = self._new_dir()
+                           file_name: str | None = None, content_type: str | None = None,
+                           file_id: str | None = None) -> StoredFile:
+        """Store a byte stream; raises ``ValueError`` (and keeps nothing) once it passes ``max_bytes``.
+
+        ``file_id`` stores it under an id handed out earlier with :meth:`new_id`.
+        """
+        file_id, folder = self._new_dir(file_id)
         tmp = folder / ".upload.tmp"
         size = 0
         head = b""

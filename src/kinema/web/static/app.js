@@ -6,6 +6,7 @@ import { JobView, refreshHistory } from "./job.js";
 import { curlSnippet, jsSnippet, pythonSnippet } from "./snippets.js";
 import { initBrushTools, renderBrushTools } from "./toolbar.js";
 import { $, clearFieldErrors, setStatus, showFieldError } from "./ui.js";
+import { showValidation } from "./validation.js";
 
 const api = new Api();
 const brush = new MotionBrush($("canvas"));
@@ -18,7 +19,7 @@ const state = {
 };
 
 const job = new JobView(api, {
-  onInvalid: (items) => showValidation(items, state.lastSentDynamic || []),
+  onInvalid: (items) => showValidation(items, state.lastSentDynamic || [], brush),
   onDone: () => loadHistory(),
 });
 
@@ -280,7 +281,7 @@ async function submit() {
     loadHistory(submitted.request_id);
   } catch (err) {
     if (err instanceof ApiError && err.validationItems) {
-      showValidation(err.validationItems, state.lastSentDynamic || []);
+      showValidation(err.validationItems, state.lastSentDynamic || [], brush);
     } else if (err instanceof ApiError && err.status === 401) {
       updateKeyState("key rejected");
       setStatus(`The server refused the key: ${err.message}`, "error");
@@ -296,36 +297,6 @@ function setBusy(on) {
   state.busy = on;
   $("submit").disabled = on;
   $("submit").textContent = on ? "Working…" : "Generate video";
-}
-
-/** Show fal's 422 items next to the controls they concern; the rest in the status area. */
-function showValidation(items, sentDynamic) {
-  const leftovers = [];
-  for (const item of items) {
-    const loc = Array.isArray(item.loc) ? item.loc.slice(item.loc[0] === "body" ? 1 : 0) : [];
-    const msg = item.msg || "invalid value";
-    const [field, index, sub, point] = loc;
-    let shown = false;
-    if (field === "static_mask_url") {
-      shown = showFieldError("brush", `Static brush: ${msg}`);
-    } else if (field === "dynamic_masks") {
-      const b = typeof index === "number" ? sentDynamic[index] : null;
-      const name = b ? `Dynamic brush ${brush.numberOf(b) || index + 1}` : "Dynamic brushes";
-      if (sub === "trajectories") {
-        const where = typeof point === "number" ? ` (point ${point + 1})` : "";
-        shown = showFieldError("trajectory", `${name} trajectory${where}: ${msg}`);
-      } else {
-        shown = showFieldError("brush", `${name}${sub === "mask_url" ? " mask" : ""}: ${msg}`);
-      }
-      if (b) document.querySelector(`[data-testid="brush-chip-${brush.numberOf(b)}"]`)?.classList.add("invalid");
-    } else if (field) {
-      shown = showFieldError(field, msg);
-    }
-    if (!shown) leftovers.push(`${loc.join(".") || "request"}: ${msg}`);
-  }
-  setStatus(`The server rejected the request (422). ${leftovers.length ? leftovers.join(" · ") : "See the highlighted fields."}`,
-    "error");
-  document.querySelector(".field-error:not([hidden])")?.scrollIntoView({ block: "center", behavior: "smooth" });
 }
 
 // ---- 5. API panel ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // brushes carry a trajectory (2 to 77 points, image pixels, top-left origin here; `toApi` converts to
 // Kling's bottom-left origin). Emits "change" after every edit.
 
-import { clamp, drawPath, hasPixels, makeCanvas, maskPng, resample, stripePattern } from "./overlay.js";
+import { clamp, drawEditor, hasPixels, makeCanvas, maskPng, resample } from "./overlay.js";
 
 export const MAX_DYNAMIC = 6;
 export const MIN_POINTS = 2;
@@ -34,7 +34,6 @@ export class MotionBrush extends EventTarget {
     this.drag = null;
     this.nextId = 1;
     this.frame = 0;
-    this.patternCache = null;
     canvas.addEventListener("pointerdown", (e) => this.onDown(e));
     canvas.addEventListener("pointermove", (e) => this.onMove(e));
     canvas.addEventListener("pointerup", (e) => this.onUp(e));
@@ -400,53 +399,6 @@ export class MotionBrush extends EventTarget {
   }
 
   render() {
-    const { ctx, width: w, height: h } = this;
-    if (!this.image) return;
-    const k = this.scale;
-    ctx.save();
-    ctx.clearRect(0, 0, w, h);
-    ctx.drawImage(this.image, 0, 0, w, h);
-    for (const b of this.brushes) {
-      if (!b.painted) continue;
-      if (b.kind === "static") {
-        const s = this.scratch.getContext("2d");
-        s.globalCompositeOperation = "copy";
-        s.drawImage(b.mask, 0, 0);
-        s.globalCompositeOperation = "source-in";
-        s.fillStyle = this.stripes(k);
-        s.fillRect(0, 0, w, h);
-        ctx.globalAlpha = 0.7;
-        ctx.drawImage(this.scratch, 0, 0);
-      } else {
-        ctx.globalAlpha = b.id === this.activeId ? 0.55 : 0.42;
-        ctx.drawImage(b.mask, 0, 0);
-      }
-    }
-    ctx.globalAlpha = 1;
-    for (const b of this.dynamicBrushes) {
-      let pts = b.points;
-      if (this.drag?.kind === "path" && b.id === this.activeId) {
-        pts = pts.concat(this.drag.moved ? this.drag.path : [this.drag.path[0]]);
-      }
-      if (pts.length) drawPath(ctx, pts, b.color, k, b.id === this.activeId);
-    }
-    if (this.hover && this.enabled && this.tool !== "trajectory") {
-      ctx.beginPath();
-      ctx.arc(this.hover.x, this.hover.y, this.size / 2, 0, Math.PI * 2);
-      ctx.lineWidth = 1.5 * k;
-      ctx.strokeStyle = "rgba(0,0,0,0.7)";
-      ctx.stroke();
-      ctx.setLineDash([4 * k, 4 * k]);
-      ctx.strokeStyle = this.tool === "erase" ? "#fff" : this.active?.color || "#fff";
-      ctx.stroke();
-    }
-    ctx.restore();
-  }
-
-  /** The stripe pattern for the static overlay, sized for the current screen scale. */
-  stripes(k) {
-    const tile = Math.max(4, Math.round(14 * k));
-    if (this.patternCache?.tile !== tile) this.patternCache = { tile, pattern: stripePattern(this.ctx, tile) };
-    return this.patternCache.pattern;
+    if (this.image) drawEditor(this);
   }
 }

@@ -1,4 +1,4 @@
-// Canvas helpers for the motion brush: trajectory drawing, the static-brush stripes, mask export.
+// Canvas helpers for the motion brush: drawing the editor and trajectories, mask export and checks.
 
 export function makeCanvas(w, h) {
   const c = document.createElement("canvas");
@@ -147,4 +147,61 @@ function dot(ctx, p, r, fill, ring) {
   ctx.lineWidth = r / 2;
   ctx.strokeStyle = ring || "rgba(0,0,0,0.75)";
   ctx.stroke();
+}
+
+/** The editor canvas: the image, each brush's paint (static striped), trajectories, the brush cursor. */
+export function drawEditor(editor) {
+  const { ctx, width: w, height: h } = editor;
+  const k = editor.scale;
+  ctx.save();
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(editor.image, 0, 0, w, h);
+  for (const b of editor.brushes) {
+    if (!b.painted) continue;
+    if (b.kind === "static") {
+      const s = editor.scratch.getContext("2d");
+      s.globalCompositeOperation = "copy";
+      s.drawImage(b.mask, 0, 0);
+      s.globalCompositeOperation = "source-in";
+      s.fillStyle = stripes(ctx, k);
+      s.fillRect(0, 0, w, h);
+      ctx.globalAlpha = 0.7;
+      ctx.drawImage(editor.scratch, 0, 0);
+    } else {
+      ctx.globalAlpha = b.id === editor.activeId ? 0.55 : 0.42;
+      ctx.drawImage(b.mask, 0, 0);
+    }
+  }
+  ctx.globalAlpha = 1;
+  const drag = editor.drag;
+  for (const b of editor.dynamicBrushes) {
+    let pts = b.points;
+    if (drag?.kind === "path" && b.id === editor.activeId) pts = pts.concat(drag.moved ? drag.path : [drag.path[0]]);
+    if (pts.length) drawPath(ctx, pts, b.color, k, b.id === editor.activeId);
+  }
+  const hover = editor.hover;
+  if (hover && editor.enabled && editor.tool !== "trajectory") {
+    ctx.beginPath();
+    ctx.arc(hover.x, hover.y, editor.size / 2, 0, Math.PI * 2);
+    ctx.lineWidth = 1.5 * k;
+    ctx.strokeStyle = "rgba(0,0,0,0.7)";
+    ctx.stroke();
+    ctx.setLineDash([4 * k, 4 * k]);
+    ctx.strokeStyle = editor.tool === "erase" ? "#fff" : editor.active?.color || "#fff";
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+const patterns = new WeakMap(); // ctx -> {tile, pattern}
+
+/** The stripe pattern for the static overlay, sized for the current screen scale `k`. */
+function stripes(ctx, k) {
+  const tile = Math.max(4, Math.round(14 * k));
+  let cached = patterns.get(ctx);
+  if (cached?.tile !== tile) {
+    cached = { tile, pattern: stripePattern(ctx, tile) };
+    patterns.set(ctx, cached);
+  }
+  return cached.pattern;
 }

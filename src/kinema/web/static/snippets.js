@@ -2,26 +2,34 @@
 
 import { ENDPOINT_ID, OWNER_ALIAS } from "./api.js";
 
-/** curl: queue submit with the JSON body, then status and result by request id. */
+/** curl: queue submit with the JSON body, wait for COMPLETED, fetch the result (runs as pasted, in bash). */
 export function curlSnippet(origin, input) {
   const body = prettyJson(input);
+  const auth = `-H "Authorization: Key $FAL_KEY"`;
+  const requests = `${origin}/${OWNER_ALIAS}/requests/$REQUEST_ID`;
   return [
-    `export FAL_KEY="<your kinema key>"`,
+    `# export FAL_KEY="<your kinema key>"`,
+    `: "\${FAL_KEY:?set FAL_KEY to your kinema key}"`,
     ``,
     `# Submit to the queue; the answer carries request_id, status_url and response_url.`,
-    `curl -sS -X POST "${origin}/${ENDPOINT_ID}" \\`,
-    `  -H "Authorization: Key $FAL_KEY" \\`,
+    `SUBMITTED=$(curl -sS -X POST "${origin}/${ENDPOINT_ID}" \\`,
+    `  ${auth} \\`,
     `  -H "Content-Type: application/json" \\`,
     `  --data-binary @- <<'JSON'`,
     body,
     `JSON`,
+    `)`,
+    `echo "$SUBMITTED"`,
+    `REQUEST_ID=$(printf '%s' "$SUBMITTED" | sed -n 's/.*"request_id": *"\\([^"]*\\)".*/\\1/p')`,
     ``,
-    `REQUEST_ID=...   # from the answer above`,
-    `curl -sS -H "Authorization: Key $FAL_KEY" "${origin}/${OWNER_ALIAS}/requests/$REQUEST_ID/status?logs=1"`,
-    `curl -sS -H "Authorization: Key $FAL_KEY" "${origin}/${OWNER_ALIAS}/requests/$REQUEST_ID"`,
+    `# Wait while it is queued or running (add ?logs=1 for the logs), then fetch the result.`,
+    `while STATUS=$(curl -sS ${auth} "${requests}/status"); do`,
+    `  case "$STATUS" in *IN_QUEUE*|*IN_PROGRESS*) sleep 1 ;; *) break ;; esac`,
+    `done`,
+    `curl -sS ${auth} "${requests}"`,
     ``,
     `# Or wait for the output in one call (sync run):`,
-    `# curl -sS -X POST "${origin}/run/${ENDPOINT_ID}" -H "Authorization: Key $FAL_KEY" \\`,
+    `# curl -sS -X POST "${origin}/run/${ENDPOINT_ID}" ${auth} \\`,
     `#   -H "Content-Type: application/json" --data-binary @request.json`,
   ].join("\n");
 }
@@ -48,10 +56,15 @@ export function pythonSnippet(origin, input) {
     `import fal_client  # noqa: E402`,
     ``,
     ``,
+    `printed = 0  # each status carries every log line so far: print the new ones`,
+    ``,
+    ``,
     `def on_queue_update(update):`,
-    `    if isinstance(update, fal_client.InProgress):`,
-    `        for log in update.logs:`,
+    `    global printed`,
+    `    if isinstance(update, fal_client.InProgress) and update.logs:`,
+    `        for log in update.logs[printed:]:`,
     `            print(log["message"])`,
+    `        printed = len(update.logs)`,
     ``,
     ``,
     `result = fal_client.subscribe(`,
@@ -83,11 +96,14 @@ export function jsSnippet(origin, input) {
     `  },`,
     `});`,
     ``,
+    `let printed = 0; // each polled status carries every log line so far: print the new ones`,
     `const result = await fal.subscribe("${ENDPOINT_ID}", {`,
     `  input: ${indent(prettyJson(input), 2).trimStart()},`,
     `  logs: true,`,
     `  onQueueUpdate: (update) => {`,
-    `    if (update.status === "IN_PROGRESS") update.logs.forEach((log) => console.log(log.message));`,
+    `    if (update.status !== "IN_PROGRESS" || !update.logs) return;`,
+    `    update.logs.slice(printed).forEach((log) => console.log(log.message));`,
+    `    printed = update.logs.length;`,
     `  },`,
     `});`,
     `console.log(result.data.video.url, result.requestId);`,
