@@ -12,7 +12,8 @@ import time
 
 __all__ = ["configure_logging", "StructuredFormatter"]
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn adds `color_message`, a copy of the message with ANSI colours: not a field.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class StructuredFormatter(logging.Formatter):
