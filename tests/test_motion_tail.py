@@ -12,7 +12,7 @@ from skimage import data
 
 from kinema.engines import EngineInputs
 from kinema.engines.motion import frames, render
-from kinema.media.encode import VideoWriter, read_frames
+from kinema.media.encode import read_frames
 
 OUT = (720, 720)
 N = 150
@@ -88,22 +88,13 @@ def test_middle_frame_is_the_scene_half_way(clip: dict) -> None:
     assert psnr(clip["raw"][MID][inner], truth[inner]) >= psnr(crossfade[inner], truth[inner]) + 4.0
 
 
-def test_no_luma_jitter(clip: dict, tmp_path: Path) -> None:
+def test_no_luma_jitter(clip: dict) -> None:
     assert luma_jitter(clip["raw"]) < 0.1
-    # H.264 itself (veryfast, crf 18, B-frames) makes the mean luma of a perfectly smooth camera
-    # move wobble with the frame-type pattern (about 0.4 here), so the decoded clip is held to
-    # the encoder's own figure for the true camera move, and a real ±2 % flicker must fail that bar.
-    ideal = [cv2.warpAffine(clip["first"], true_move_matrix(documented_ease(i / (N - 1))), OUT,
-                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101) for i in range(N)]
-    assert luma_jitter(ideal) < 0.1
-    with VideoWriter(tmp_path / "ideal.mp4", *OUT) as writer:
-        for frame in ideal:
-            writer.write(frame)
-    bar = 1.25 * luma_jitter(read_frames(tmp_path / "ideal.mp4")) + 0.05
-    assert luma_jitter(clip["decoded"]) <= bar
+    assert luma_jitter(clip["decoded"]) < 0.1
+    # The measure sees a real flicker: ±2 % brightness on alternate frames fails it by far.
     flicker = [np.clip(f.astype(np.float32) * (1.02 if i % 2 else 0.98), 0, 255).astype(np.uint8)
                for i, f in enumerate(clip["decoded"])]
-    assert luma_jitter(flicker) > bar
+    assert luma_jitter(flicker) > 1.0
 
 
 def test_tail_equal_to_the_image_loops_seamlessly(tmp_path: Path) -> None:

@@ -8,10 +8,15 @@ from types import TracebackType
 import av
 import numpy as np
 
-__all__ = ["VideoWriter", "DEFAULT_CRF", "DEFAULT_PRESET"]
+__all__ = ["VideoWriter", "DEFAULT_CRF", "DEFAULT_PRESET", "X264_PARAMS"]
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
+#: No B-frames. x264 codes B-frames at a coarser quantizer, and at crf 18 that makes the mean luma
+#: of a smooth camera move wobble with the frame-type pattern (std of its second difference
+#: ≈ 0.44 gray levels on a 720p push-in, against 0.02 without B-frames): a visible pumping.
+#: The price is about twice the file size at the same crf; encode time is about the same.
+X264_PARAMS = "bframes=0"
 
 
 class VideoWriter:
@@ -42,7 +47,7 @@ class VideoWriter:
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
         if threads:
             stream.thread_count = threads
         self._stream = stream
