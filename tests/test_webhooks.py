@@ -18,7 +18,8 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from kinema.jobs.webhooks import WebhookOutbox, is_public_address, webhook_body
+from kinema.jobs.webhooks import WebhookOutbox, webhook_body
+from kinema.media.fetch import address_problem
 from kinema.settings import Settings
 
 
@@ -348,11 +349,11 @@ def test_private_destinations_refused(tmp_path, receiver):
     assert rx.received == []
     for rows in (ip_rows, name_rows):
         assert rows[0]["status"] == "failed" and "non-public" in rows[0]["last_error"]
-    assert is_public_address(ipaddress.ip_address("8.8.8.8"))
-    assert is_public_address(ipaddress.ip_address("2606:4700:4700::1111"))
+    assert address_problem(ipaddress.ip_address("8.8.8.8")) is None
+    assert address_problem(ipaddress.ip_address("2606:4700:4700::1111")) is None
     for private in ("10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "0.0.0.0",
                     "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"):
-        assert not is_public_address(ipaddress.ip_address(private)), private
+        assert address_problem(ipaddress.ip_address(private)) is not None, private
 
 
 def test_enqueue_refuses_bad_urls(tmp_path):

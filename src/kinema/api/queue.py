@@ -30,7 +30,7 @@ __all__ = ["routes", "status_body", "base_url"]
 
 OWNER_ALIAS = "/".join(ENDPOINT_ID.split("/")[:2])  # fal-ai/kling-video
 MAX_BODY_BYTES = 120 * 1024 * 1024
-SSE_PING_S = 10.0
+SSE_PING_S = 10.0  #: fal: a ": ping" comment at least every 15 s
 
 
 def base_url(request: Request) -> str:
@@ -148,6 +148,10 @@ async def status_stream(request: Request) -> Response:
     with_logs = _flag(request.query_params.get("logs"))
 
     async def events() -> AsyncIterator[str]:
+        # The ping runs on its own clock: job changes that send no event (or a steady flow of
+        # events) must not hold it back, so a ping goes out every SSE_PING_S seconds whatever happens.
+        clock = asyncio.get_running_loop().time
+        next_ping = clock() + SSE_PING_S
         sent_logs = 0
         last: str | None = None
         while True:
@@ -160,8 +164,10 @@ async def status_stream(request: Request) -> Response:
                 yield f"data: {text}\n\n"
             if job.status is Status.COMPLETED:
                 return
-            if not await dispatcher.wait(job, timeout=SSE_PING_S):
+            if clock() >= next_ping:
                 yield ": ping\n\n"
+                next_ping = clock() + SSE_PING_S
+            await dispatcher.wait(job, timeout=max(0.0, next_ping - clock()))
 
     return StreamingResponse(
         events(),

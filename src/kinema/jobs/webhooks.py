@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from kinema import __version__
+from kinema.addresses import address_problem
 from kinema.jobs import signing
 from kinema.settings import Settings
 
-__all__ = ["webhook_body", "WebhookOutbox", "DestinationRefused", "is_public_address", "check_webhook_url"]
+__all__ = ["webhook_body", "WebhookOutbox", "DestinationRefused", "check_webhook_url"]
 
 log = logging.getLogger("kinema.webhooks")
 
@@ -81,12 +82,6 @@ def webhook_body(request_id: str, gateway_request_id: str, ok: bool, payload: An
 
 class DestinationRefused(Exception):
     """The webhook URL points at a private, loopback or otherwise non-public address."""
-
-
-def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def check_webhook_url(url: str) -> None:
@@ -285,8 +280,9 @@ class WebhookOutbox:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
             addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
         for ip in addresses:
-            if not is_public_address(ip):
-                raise DestinationRefused(f"refused: {host} resolves to non-public address {ip}"
+            problem = address_problem(ip)
+            if problem is not None:
+                raise DestinationRefused(f"refused: {host} resolves to non-public address {ip} ({problem})"
                                          " (set KINEMA_WEBHOOK_ALLOW_PRIVATE=1 to allow)")
 
     async def _attempt(self, row: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 import httpx
 
+from kinema.addresses import address_problem
 from kinema.errors import FetchError
 from kinema.settings import Settings
 
@@ -40,7 +41,6 @@ Resolver = Callable[[str, int], list[str]]
 #: Returns the bytes of one of the server's own file URLs, or ``None`` for any other URL.
 LocalReader = Callable[[str], "bytes | None"]
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -48,27 +48,6 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def _system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def address_problem(ip: _Address) -> str | None:
-    """Why kinema will not connect to ``ip`` (e.g. ``"a loopback address"``), or ``None`` if public."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        inner = address_problem(ip.ipv4_mapped)
-        return None if inner is None else f"{inner} (IPv4-mapped)"
-    checks = [
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_unspecified, "an unspecified address"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved, "a reserved address"),
-        (not ip.is_global, "a non-public address"),
-    ]
-    for hit, name in checks:
-        if hit:
-            return name
-    return None
 
 
 def _short(url: str) -> str:
