@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -426,3 +427,32 @@ def test_purge_keeps_pending(tmp_path):
 
     removed, old, waiting = asyncio.run(main())
     assert removed == 1 and old == [] and waiting[0]["status"] == "pending"
+
+
+def test_attempt_connects_to_the_checked_address(tmp_path):
+    """The name is resolved once, vetted, and the request goes to that address with the original Host."""
+    seen: list[httpx.Request] = []
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])  # a second answer would be a rebinding attack
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    async def main() -> list[dict]:
+        outbox = WebhookOutbox(settings_for(tmp_path, webhook_allow_private=False),
+                               transport=httpx.MockTransport(handler), resolver=resolver)
+        outbox.enqueue("pin", "u", "https://hooks.example.com:8443/in?x=1", b"{}")
+        assert await outbox.deliver_due() == 1
+        rows = outbox.deliveries("pin")
+        await outbox.aclose()
+        return rows
+
+    rows = asyncio.run(main())
+    assert rows[0]["status"] == "delivered"
+    (req,) = seen
+    assert req.url.host == "93.184.216.34" and req.url.port == 8443 and req.url.raw_path == b"/in?x=1"
+    assert req.headers["host"] == "hooks.example.com:8443"
+    assert req.extensions["sni_hostname"] == "hooks.example.com"

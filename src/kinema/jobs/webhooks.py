@@ -80,6 +80,11 @@ def webhook_body(request_id: str, gateway_request_id: str, ok: bool, payload: An
     return json.dumps(body, allow_nan=False, ensure_ascii=False).encode("utf-8")
 
 
+async def _resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 class DestinationRefused(Exception):
     """The webhook URL points at a private, loopback or otherwise non-public address."""
 
@@ -99,8 +104,9 @@ class WebhookOutbox:
     event loop. Each attempt is claimed in the table first (a lease of the timeout plus 30 s), so
     two outboxes on one database never send the same attempt twice. Only a 2xx is success
     (redirects are not followed). Unless ``webhook_allow_private``, the host is resolved before
-    each attempt and any non-public address fails the delivery for good; httpx resolves again
-    when connecting, so a DNS answer that changes in between is not caught.
+    each attempt and any non-public address fails the delivery for good; the attempt then connects
+    to the checked address (``Host`` header and TLS server name stay the URL's host), so a second
+    DNS answer cannot swap in another address.
     """
 
     def __init__(
@@ -110,8 +116,10 @@ class WebhookOutbox:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        resolver: Callable[[str, int], Awaitable[list[str]]] | None = None,
     ):
         self.settings = settings
+        self._resolver = resolver or _resolve
         self._clock = clock
         self._sleep = sleep
         self._key = signing.load_or_create_key(settings.webhook_key_path)
@@ -268,32 +276,43 @@ class WebhookOutbox:
         return claimed
 
     # One attempt --------------------------------------------------------------
-    async def _check_destination(self, url: str) -> None:
+    async def _check_destination(self, url: str) -> str | None:
+        """The vetted address to connect to, or ``None`` when private targets are allowed."""
         if self.settings.webhook_allow_private:
-            return
+            return None
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
             addresses = [ipaddress.ip_address(host)]
         except ValueError:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await self._resolver(host, port)]
+        if not addresses:
+            raise OSError(f"{host} did not resolve")
         for ip in addresses:
             problem = address_problem(ip)
             if problem is not None:
                 raise DestinationRefused(f"refused: {host} resolves to non-public address {ip} ({problem})"
                                          " (set KINEMA_WEBHOOK_ALLOW_PRIVATE=1 to allow)")
+        return str(addresses[0])
 
     async def _attempt(self, row: dict[str, Any]) -> None:
         error: str | None
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_s):
-                await self._check_destination(row["url"])
+                address = await self._check_destination(row["url"])
                 headers = signing.signature_headers(self._key, row["request_id"], row["user_id"],
                                                     int(self._clock()), row["body"])
                 headers["Content-Type"] = "application/json"
-                request = self._client.build_request("POST", row["url"], content=row["body"], headers=headers)
+                url = httpx.URL(row["url"])
+                extensions: dict[str, Any] = {}
+                if address is not None:  # pin the connection to the address just checked
+                    headers["Host"] = url.netloc.decode("ascii")
+                    if url.scheme == "https":
+                        extensions["sni_hostname"] = url.host
+                    url = url.copy_with(host=address)
+                request = self._client.build_request("POST", url, content=row["body"], headers=headers,
+                                                     extensions=extensions)
                 response = await self._client.send(request, stream=True)
                 await response.aclose()  # the receiver's body is of no interest
             error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
