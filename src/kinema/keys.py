@@ -55,8 +55,10 @@ class KeyStore:
         self._conn = connect(db_path)
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        #: Verified (id, secret) pairs; keeps the status hot path free of hashing and SQL.
+        #: Verified (id, secret) pairs; keeps the status hot path free of hashing. Emptied whenever
+        #: the database changed under another connection (e.g. ``kinema keys revoke`` elsewhere).
         self._verified: dict[tuple[str, str], str] = {}
+        self._data_version = -1
 
     def create(self, label: str | None = None) -> str:
         """Create a key and return it whole (``id:secret``); only its hash is stored."""
@@ -75,11 +77,15 @@ class KeyStore:
         parsed = parse_authorization(header)
         if parsed is None:
             return None
-        cached = self._verified.get(parsed)
-        if cached is not None:
-            return cached
         key_id, secret = parsed
         with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._verified.clear()
+                self._data_version = version
+            cached = self._verified.get(parsed)
+            if cached is not None:
+                return cached
             row = self._conn.execute(
                 "SELECT salt, secret_hash FROM api_keys WHERE id=? AND revoked=0", (key_id,)
             ).fetchone()
