@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ import pytest
 
 from conftest import data_uri, png_bytes
 from queueclient import ENDPOINT, OWNER_ALIAS, cancel, result, status, submit, wait_status
+from receiver import Receiver
 from server import Server, running_server
 
 LOG_LEVELS = {"STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"}
@@ -213,31 +213,6 @@ def test_sync_run_failure_answers_like_the_result(fast):
 # Webhooks --------------------------------------------------------------------------------------------------------
 
 
-class Receiver:
-    """A loopback HTTP receiver that records webhook POST bodies."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                outer.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-
-
 def test_failed_request_webhook_carries_the_error_body(fast):
     small = data_uri(png_bytes(np.zeros((200, 200, 3), np.uint8)))  # passes the schema, fails in the worker
     bad = submit(fast, {"prompt": "x", "image_url": small}, params={"fal_webhook": "ftp://example.com/hook"})
@@ -248,10 +223,10 @@ def test_failed_request_webhook_carries_the_error_body(fast):
                        200)["request_id"]
         wait_status(fast, rid, "COMPLETED")
         deadline = time.monotonic() + 10
-        while not receiver.bodies and time.monotonic() < deadline:
+        while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert receiver.bodies, "no webhook arrived"
-        msg = json.loads(receiver.bodies[0])
+        assert receiver.received, "no webhook arrived"
+        msg = json.loads(receiver.received[0][1])
         res = result(fast, rid)
         assert set(msg) == {"request_id", "gateway_request_id", "status", "payload", "error"}
         assert msg["request_id"] == rid and msg["gateway_request_id"] == rid
