@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from kinema.errors import InputError, error_item
+from kinema.media.storage import sniff_content_type
 
 __all__ = [
     "sniff_image_type",
@@ -35,12 +36,9 @@ Loc = Sequence[str | int]
 
 
 def sniff_image_type(data: bytes) -> str | None:
-    """The content type by magic bytes (JPEG or PNG), ignoring any header the server sent."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    return None
+    """The content type by magic bytes if it is JPEG or PNG (the formats Kling takes), ignoring any header."""
+    kind = sniff_content_type(data[:16])
+    return kind if kind in ("image/jpeg", "image/png") else None
 
 
 def _open(data: bytes, loc: Loc, max_pixels: int) -> Image.Image:
