@@ -50,31 +50,40 @@ def _storage(request: Request) -> FileStorage:
     return request.app.state.storage  # type: ignore[no-any-return]
 
 
-async def upload(request: Request) -> Response:
-    require_key(request)
-    storage = _storage(request)
-    limit = request.app.state.settings.upload_max_bytes
+def _upload_limit(request: Request) -> int:
+    """The upload cap; a declared ``Content-Length`` over it is refused before reading anything."""
+    limit: int = request.app.state.settings.upload_max_bytes
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
-    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    name = request.headers.get("x-fal-file-name") or request.query_params.get("file_name")
+    return limit
+
+
+async def _store_body(request: Request, limit: int, **kw: Any) -> StoredFile:
+    """Stream the raw request body into storage under ``limit`` bytes (413 past it)."""
     try:
-        if ctype == "multipart/form-data":
-            async with request.form(max_files=1, max_fields=10) as form:
-                item = form.get("file")
-                if item is None or isinstance(item, str):
-                    raise ApiError(422, "multipart upload needs a 'file' field", "upload_invalid")
-                data = await item.read()
-                if len(data) > limit:
-                    raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
-                stored = storage.save_bytes(data, file_name=name or item.filename, content_type=item.content_type)
-        else:
-            stored = await storage.asave_stream(
-                request.stream(), max_bytes=limit, file_name=name, content_type=ctype or None
-            )
+        return await _storage(request).asave_stream(request.stream(), max_bytes=limit, **kw)
     except ValueError as exc:  # the storage refuses oversize streams with ValueError
         raise ApiError(413, str(exc), "payload_too_large") from None
+
+
+async def upload(request: Request) -> Response:
+    require_key(request)
+    storage = _storage(request)
+    limit = _upload_limit(request)
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    name = request.headers.get("x-fal-file-name") or request.query_params.get("file_name")
+    if ctype == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=10) as form:
+            item = form.get("file")
+            if item is None or isinstance(item, str):
+                raise ApiError(422, "multipart upload needs a 'file' field", "upload_invalid")
+            data = await item.read()
+            if len(data) > limit:
+                raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
+            stored = storage.save_bytes(data, file_name=name or item.filename, content_type=item.content_type)
+    else:
+        stored = await _store_body(request, limit, file_name=name, content_type=ctype or None)
     return JSONResponse(file_json(storage, stored, base_url(request)))
 
 
@@ -168,16 +177,9 @@ async def put_upload(request: Request) -> Response:
     if slot is None:
         raise ApiError(404, "unknown, used or expired upload URL", "not_found")
     storage = _storage(request)
-    limit = request.app.state.settings.upload_max_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
+    limit = _upload_limit(request)
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or slot.content_type
-    try:
-        stored = await storage.asave_stream(request.stream(), max_bytes=limit, file_name=slot.file_name,
-                                            content_type=ctype, file_id=slot.file_id)
-    except ValueError as exc:
-        raise ApiError(413, str(exc), "payload_too_large") from None
+    stored = await _store_body(request, limit, file_name=slot.file_name, content_type=ctype, file_id=slot.file_id)
     if stored.file_name != slot.file_name:  # cannot happen: the promised name already has an extension
         storage.delete(stored.id)
         raise ApiError(500, f"stored as {stored.file_name!r}, promised {slot.file_name!r}", "upload_failed")
