@@ -1,206 +1,205 @@
-"""The durable job store: SQLite in WAL mode inside the data dir.
+"""The job store: the one source of truth about every request (seam 2 of the jobs core).
 
-The dispatcher keeps live jobs in memory for cheap status reads and writes every state change
-here, so that a restart (even after ``kill -9``) finds each accepted request again.
+The API edge (submit, status, result, SSE, cancel, ``/requests``, ``/usage``) and the dispatcher
+(claim, heartbeat, log, progress, complete, lease expiry, purge) both talk to a :class:`JobStore`;
+no process keeps a job's truth in memory. Every method is one transaction and synchronous; the
+API calls them through a worker thread so a locked database never blocks its event loop.
+
+Backends: :mod:`kinema.jobs.sqlite_store` (today). The contract every backend must meet is
+``tests/test_store_contract.py``.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from kinema.jobs.status import Priority, Status
+from kinema.engines import Progress
+from kinema.jobs.states import JobState, fal_status
 
-__all__ = ["Job", "LogEntry", "JobStore", "connect"]
+__all__ = [
+    "Outcome",
+    "Progress",
+    "LogEntry",
+    "Job",
+    "JobSummary",
+    "JobStore",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreFull",
+    "CANCELLED_ERROR_TYPE",
+    "MAX_ATTEMPTS",
+]
 
-
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    seq INTEGER NOT NULL,
-    input TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    webhook_url TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    completed_at REAL,
-    start_deadline REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result_status INTEGER,
-    result_body TEXT,
-    error_type TEXT,
-    inference_time REAL,
-    billed_seconds REAL NOT NULL DEFAULT 0,
-    cost REAL NOT NULL DEFAULT 0,
-    output_file TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key_id, created_at);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-CREATE TABLE IF NOT EXISTS job_logs (
-    request_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    message TEXT NOT NULL,
-    level TEXT NOT NULL,
-    source TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    PRIMARY KEY (request_id, idx)
-);
-CREATE TABLE IF NOT EXISTS usage (
-    request_id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    billed_seconds REAL NOT NULL,
-    cost REAL NOT NULL,
-    recorded_at REAL NOT NULL
-);
-"""
+#: ``error_type`` of the outcome of a cancelled request (fal: 400 ``request_cancelled``).
+CANCELLED_ERROR_TYPE = "request_cancelled"
+#: A job whose lease lapsed is re-queued once (attempt 1 → 2); after that it fails ``runner_disconnected``.
+MAX_ATTEMPTS = 2
 
 
-@dataclass
-class LogEntry:
-    message: str
-    level: str = "INFO"
-    source: str = "USER"
-    timestamp: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return {"message": self.message, "level": self.level, "source": self.source, "timestamp": self.timestamp}
+class StoreError(Exception):
+    """A store write or read could not be done; the API answers 503 (or 507 for :class:`StoreFull`)."""
 
 
-@dataclass
-class Job:
-    id: str
-    key_id: str
-    input: dict[str, Any]
-    base_url: str
-    seq: int
-    status: Status = Status.IN_QUEUE
-    priority: Priority = Priority.NORMAL
-    webhook_url: str | None = None
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    completed_at: float | None = None
-    start_deadline: float | None = None
-    attempts: int = 0
-    result_status: int | None = None
-    result_body: Any = None
+class StoreUnavailable(StoreError):
+    """The database was locked past its timeout or could not be opened."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the database is full."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a request ended: what ``GET …/requests/{id}`` answers, forever."""
+
+    status_code: int
+    body: dict[str, Any]
     error_type: str | None = None
+    #: The fal ``File`` of the video on success.
+    output: dict[str, Any] | None = None
     inference_time: float | None = None
     billed_seconds: float = 0.0
-    cost: float = 0.0
-    output_file: str | None = None
-    logs: list[LogEntry] = field(default_factory=list)
-    # Not persisted: live progress and cancellation.
-    progress: tuple[int, int] | None = None
-    cancel_requested: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status is Status.COMPLETED and self.result_status == 200
+        return self.status_code == 200
+
+    @property
+    def cancelled(self) -> bool:
+        return self.error_type == CANCELLED_ERROR_TYPE
+
+    @property
+    def state(self) -> JobState:
+        """The terminal state this outcome puts a job in."""
+        if self.ok:
+            return JobState.SUCCEEDED
+        return JobState.CANCELLED if self.cancelled else JobState.FAILED
 
 
-class JobStore:
-    """Thread-safe wrapper around one SQLite connection."""
+@dataclass(frozen=True)
+class LogEntry:
+    index: int
+    message: str
+    level: str
+    #: Seconds since the epoch.
+    ts: float
+    source: str = "USER"
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._conn = connect(path)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.executescript(_SCHEMA)
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+@dataclass(frozen=True)
+class Job:
+    id: str
+    key_id: str
+    #: Submission order, assigned by the database.
+    seq: int
+    state: JobState
+    #: Lower runs first (``kinema.jobs.status.Priority``: 0 normal, 1 low).
+    priority: int
+    base_url: str
+    webhook_url: str | None
+    created_at: float
+    start_deadline: float | None
+    attempts: int
+    started_at: float | None = None
+    completed_at: float | None = None
+    worker_id: str | None = None
+    lease_until: float | None = None
+    progress: Progress | None = None
+    outcome: Outcome | None = None
+    #: The validated request input. Filled by ``claim`` and ``get(…, with_payload=True)`` only:
+    #: status reads never load a request's (possibly many MiB of) input.
+    payload: dict[str, Any] | None = None
 
-    # Writes -----------------------------------------------------------------
-    def insert(self, job: Job) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO jobs (id, key_id, status, priority, seq, input, base_url, webhook_url, created_at,"
-                " start_deadline) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (job.id, job.key_id, job.status.value, int(job.priority), job.seq, json.dumps(job.input),
-                 job.base_url, job.webhook_url, job.created_at, job.start_deadline),
-            )
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
 
-    def save(self, job: Job) -> None:
-        """Persist the mutable fields of ``job``."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE jobs SET status=?, started_at=?, completed_at=?, attempts=?, result_status=?, result_body=?,"
-                " error_type=?, inference_time=?, billed_seconds=?, cost=?, output_file=? WHERE id=?",
-                (job.status.value, job.started_at, job.completed_at, job.attempts, job.result_status,
-                 None if job.result_body is None else json.dumps(job.result_body), job.error_type,
-                 job.inference_time, job.billed_seconds, job.cost, job.output_file, job.id),
-            )
+    @property
+    def fal_status(self) -> str:
+        return fal_status(self.state)
 
-    def append_log(self, request_id: str, idx: int, entry: LogEntry) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO job_logs VALUES (?,?,?,?,?,?)",
-                (request_id, idx, entry.message, entry.level, entry.source, entry.timestamp),
-            )
 
-    def record_usage(self, job: Job) -> None:
-        """Usage outlives the job record (results are purged after the retention period)."""
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?)",
-                (job.id, job.key_id, job.billed_seconds, job.cost, time.time()),
-            )
+@dataclass(frozen=True)
+class JobSummary:
+    """One row of ``GET /requests``: never the input's bytes."""
 
-    def delete(self, request_id: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM jobs WHERE id=?", (request_id,))
-            self._conn.execute("DELETE FROM job_logs WHERE request_id=?", (request_id,))
+    id: str
+    seq: int
+    state: JobState
+    created_at: float
+    completed_at: float | None
+    status_code: int | None
+    error_type: str | None
+    #: The fal ``File`` of the video on success.
+    output: dict[str, Any] | None
 
-    # Reads ------------------------------------------------------------------
-    def load_all(self) -> Iterator[Job]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, key_id, status, priority, seq, input, base_url, webhook_url, created_at, started_at,"
-                " completed_at, start_deadline, attempts, result_status, result_body, error_type, inference_time,"
-                " billed_seconds, cost, output_file FROM jobs ORDER BY seq"
-            ).fetchall()
-            logs: dict[str, list[LogEntry]] = {}
-            for rid, message, level, source, ts in self._conn.execute(
-                "SELECT request_id, message, level, source, timestamp FROM job_logs ORDER BY request_id, idx"
-            ):
-                logs.setdefault(rid, []).append(LogEntry(message, level, source, ts))
-        for r in rows:
-            yield Job(
-                id=r[0], key_id=r[1], status=Status(r[2]), priority=Priority(r[3]), seq=r[4],
-                input=json.loads(r[5]), base_url=r[6], webhook_url=r[7], created_at=r[8], started_at=r[9],
-                completed_at=r[10], start_deadline=r[11], attempts=r[12], result_status=r[13],
-                result_body=None if r[14] is None else json.loads(r[14]), error_type=r[15], inference_time=r[16],
-                billed_seconds=r[17], cost=r[18], output_file=r[19], logs=logs.get(r[0], []),
-            )
 
-    def max_seq(self) -> int:
-        with self._lock:
-            (value,) = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()
-        return int(value)
+class JobStore(Protocol):
+    def submit(self, *, key_id: str, payload: dict[str, Any], priority: int, base_url: str,
+               webhook_url: str | None, start_deadline: float | None) -> Job:
+        """Insert a QUEUED job; its id and ``seq`` come from the store."""
+        ...
+
+    def claim(self, worker_id: str, lease_s: float) -> Job | None:
+        """Atomically take the next QUEUED job (priority, then seq) under a lease; with its payload."""
+        ...
+
+    def heartbeat(self, request_id: str, worker_id: str, lease_s: float) -> JobState | None:
+        """Extend the lease if ``worker_id`` still holds it; the current state, or None if the lease is lost."""
+        ...
+
+    def append_log(self, request_id: str, message: str, level: str, ts: float) -> None: ...
+
+    def set_progress(self, request_id: str, progress: Progress) -> None: ...
+
+    def complete(self, request_id: str, outcome: Outcome, *, worker_id: str | None) -> Job:
+        """Make the job terminal (state from the outcome) and record usage in the same transaction.
+
+        A job already terminal is returned unchanged (a terminal outcome never changes). With
+        ``worker_id``, a job no longer held by that worker (lease lost and re-queued) is returned
+        unchanged too.
+        """
+        ...
+
+    def request_cancel(self, request_id: str) -> Job | None:
+        """QUEUED → CANCELLED (400 ``request_cancelled``), RUNNING → CANCELLING, terminal unchanged."""
+        ...
+
+    def get(self, request_id: str, *, with_payload: bool = False) -> Job | None: ...
+
+    def logs(self, request_id: str, start: int = 0) -> list[LogEntry]: ...
+
+    def list(self, key_id: str, *, limit: int, before: str | None = None) -> list[JobSummary]:
+        """The key's jobs, newest first; ``before`` is the id of the last row of the previous page."""
+        ...
+
+    def queue_position(self, request_id: str) -> int:
+        """QUEUED jobs that run before this one (0 for a job that is not queued)."""
+        ...
 
     def usage(self, key_id: str) -> dict[str, float]:
-        with self._lock:
-            n, seconds, cost = self._conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(billed_seconds),0), COALESCE(SUM(cost),0) FROM usage WHERE key_id=?",
-                (key_id,),
-            ).fetchone()
-        return {"requests": int(n), "billed_seconds": float(seconds), "cost_usd": round(float(cost), 6)}
+        """``{"requests": n, "billed_seconds": s, "cost_usd": c}`` over every completed request, purged ones too."""
+        ...
+
+    def expire_leases(self, now: float, *, max_attempts: int = MAX_ATTEMPTS) -> list[Job]:
+        """RUNNING/CANCELLING jobs whose lease lapsed: re-queued, or failed ``runner_disconnected``
+        (also CANCELLING ones become CANCELLED) once ``attempts`` reached ``max_attempts``."""
+        ...
+
+    def expire_start_deadlines(self, now: float) -> list[Job]:
+        """QUEUED jobs past their start deadline become FAILED 504 ``request_timeout``."""
+        ...
+
+    def purge(self, older_than: float) -> list[Job]:
+        """Delete terminal jobs completed before ``older_than`` (and their logs); usage is kept."""
+        ...
+
+    def running_on(self, worker_ids: Collection[str]) -> list[Job]: ...
+
+    def change_counter(self) -> int:
+        """Cheap; changes whenever any process changed the store."""
+        ...
+
+    def close(self) -> None: ...
