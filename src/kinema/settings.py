@@ -10,7 +10,9 @@ from typing import Mapping
 
 __all__ = ["Settings"]
 
-DEFAULT_ENGINE = "kinema.engines.motion:render"
+#: The weight-free CPU motion engine (``kinema.engines.motion:load``; its old spec
+#: ``kinema.engines.motion:render`` names the same engine).
+DEFAULT_ENGINE = "motion"
 
 
 def _bool(value: str) -> bool:
@@ -32,7 +34,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     workers: int = 1
-    #: ``module:function`` or ``/path/file.py:function`` of the engine entry point.
+    #: ``motion``, ``module:load`` or ``/path/file.py:load``: the engine's loader (see :mod:`kinema.engines`).
     engine: str = DEFAULT_ENGINE
     #: Hosts/CIDRs that input URLs may reach although private/loopback (e.g. ``127.0.0.1,10.0.0.0/8``).
     fetch_allow: tuple[str, ...] = ()
@@ -52,6 +54,17 @@ class Settings:
     #: Allow webhooks to private/loopback addresses (off in production; tests turn it on).
     webhook_allow_private: bool = False
     log_level: str = "info"
+    # -- Workers and engines (jobs core, owner B) ------------------------------------------
+    #: Devices the workers' engines run on; worker i of N gets ``devices[i % len(devices)]``
+    #: (``KINEMA_DEVICES=cuda:0,cuda:1``).
+    devices: tuple[str, ...] = ("cpu",)
+    #: A running job's lease: a job whose worker stopped heartbeating this long is re-queued once.
+    lease_s: float = 30.0
+    #: How often the dispatcher renews the leases of the jobs it runs (0: a third of the lease).
+    heartbeat_s: float = 0.0
+    #: Short side of the output clips. fal's contract is 720; smaller values are for tests and
+    #: previews only (they change what clients receive).
+    output_short_side: int = 720
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,7 +80,7 @@ class Settings:
             default = f.default
             if f.name in {"data_dir", "tls_cert", "tls_key"}:
                 kw[f.name] = Path(raw)
-            elif f.name == "fetch_allow":
+            elif f.name in {"fetch_allow", "devices"}:
                 kw[f.name] = _list(raw)
             elif isinstance(default, bool):
                 kw[f.name] = _bool(raw)
@@ -81,6 +94,15 @@ class Settings:
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between lease renewals: ``heartbeat_s``, or a third of the lease."""
+        return self.heartbeat_s if self.heartbeat_s > 0 else self.lease_s / 3
+
+    def device_for(self, index: int) -> str:
+        """The device of worker ``index``."""
+        return self.devices[index % len(self.devices)] if self.devices else "cpu"
 
     # Paths inside the data dir -------------------------------------------------
     @property

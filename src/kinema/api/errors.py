@@ -1,75 +1,68 @@
-"""API errors: what the HTTP edge answers, in fal's shapes.
+"""The one mapping from kinema's errors to fal's HTTP answers.
 
-    ApiError(status_code, detail, error_type)   → ``{"detail": "...", "error_type": "..."}`` + ``X-Fal-Error-Type``
-    kinema.errors.InputError                     → 422 ``{"detail": [{"loc", "msg", "type"}, ...]}``
+    KinemaError (any)   → ``exc.status_code``, ``exc.body()``, ``X-Fal-Error-Type: exc.error_type``
+                          (not on 422s, whose body is fal's ``detail`` list) plus ``exc.headers``
+    a stored outcome    → the same shape, through :func:`error_response`
+    Starlette's 404/405 → ``not_found`` / ``method_not_allowed``; anything unexpected → 500 ``internal_error``
 
-Kept apart from the engine's control-flow exceptions; the handlers below turn both into responses
-and make sure nothing escapes as a bare 500.
+Every error body kinema sends is built here or by :meth:`kinema.errors.KinemaError.body`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kinema.errors import InputError
+from kinema.errors import ApiError, KinemaError, RequestTimeout
 
-__all__ = ["ApiError", "error_response", "install_error_handlers", "json_response"]
+__all__ = ["ApiError", "error_response", "exception_response", "install_error_handlers", "json_response"]
 
 log = logging.getLogger("kinema.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status_code: int, detail: str, error_type: str, headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.error_type = error_type
-        self.headers = headers or {}
+def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code, headers=headers)
-
-
-def error_response(status_code: int, body: Any, error_type: str | None, headers: dict[str, str] | None = None) -> Response:
+def error_response(status_code: int, body: Any, error_type: str | None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """An error answer in fal's shape (also used to replay a stored outcome)."""
     h = dict(headers or {})
     if error_type and status_code != 422:
         h["X-Fal-Error-Type"] = error_type
-    if status_code == 504 and error_type == "request_timeout":
-        h["X-Fal-Request-Timeout-Type"] = "user"
+    if status_code == RequestTimeout.status_code and error_type == RequestTimeout.error_type:
+        h.update(RequestTimeout.headers)
     return JSONResponse(body, status_code=status_code, headers=h)
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, {"detail": exc.detail, "error_type": exc.error_type}, exc.error_type,
-                          exc.headers)
+def exception_response(exc: KinemaError) -> Response:
+    return error_response(exc.status_code, exc.body(), exc.error_type, exc.headers)
 
 
-async def _input_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InputError)
-    return JSONResponse(exc.body(), status_code=422)
+async def _kinema_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KinemaError)
+    if exc.status_code >= 500:
+        log.warning("%s %s answered %d %s: %s", request.method, request.url.path, exc.status_code,
+                    exc.error_type, exc)
+    return exception_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, {"detail": exc.detail, "error_type": kind}, kind,
-                          dict(exc.headers or {}))
+    return exception_response(ApiError(exc.status_code, str(exc.detail), kind, exc.headers))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, {"detail": "Internal server error", "error_type": "internal_error"}, "internal_error")
+    return exception_response(ApiError(500, "Internal server error", "internal_error"))
 
 
 def install_error_handlers(app: Any) -> None:
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(KinemaError, _kinema_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,15 +1,26 @@
-"""The engine seam: one uniform entry point per engine.
+"""The engine seam: how kinema loads an engine once and asks it for frames.
 
-An engine is a plain function::
+An engine module exposes a **loader**, run once per worker process before the worker reports
+READY (Cog's ``setup``)::
 
-    def render(inputs: EngineInputs, output: Path, *, callback: Callback,
-               should_cancel: CancelCheck, log: LogFn) -> RenderInfo
+    def load(settings: Settings, device: str) -> Engine
 
-It writes an H.264 MP4 to ``output`` (use :class:`kinema.media.encode.VideoWriter`),
-calls ``callback(Progress(step, total))`` once per frame or step, checks
-``should_cancel()`` at least that often and raises :class:`kinema.errors.Cancelled`
-when it returns true, and reports what it understood of the request through ``log``.
-Engines are loaded by a ``module:function`` or ``/path/to/file.py:function`` spec.
+and the :class:`Engine` it returns makes one clip per request (Cog's ``predict``)::
+
+    engine.fps                                   # native frame rate of what frames() yields
+    engine.frames(inputs, size=(w, h), progress=..., should_cancel=..., log=...)
+        -> Iterator[np.ndarray]                  # RGB uint8 frames, frame 0 first
+
+``size`` is the output size the request's contract asks for (short side 720); an engine may yield
+another size or frame rate (a 16 fps model at 832x480): the output-contract stage of
+:mod:`kinema.pipeline` converts any engine's frames to 30 fps, exactly 30 x duration frames, at
+``size``, with frame 0 equal to the input image resized. Engines call ``progress(Progress(...))``
+per step, check ``should_cancel()`` at least once per step (raise :class:`kinema.errors.Cancelled`
+when it is true) and raise :class:`kinema.errors.EngineError` for their own failures.
+
+Specs (``Settings.engine``, ``KINEMA_ENGINE``): ``motion`` (the default), ``package.module:load``
+or ``/path/to/file.py:load``. A spec naming ``render`` in a module that has a ``load`` means that
+``load``: the spec of the old per-job entry point (``kinema.engines.motion:render``) keeps working.
 """
 
 from __future__ import annotations
@@ -19,27 +30,42 @@ import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import numpy as np
+
+from kinema.engines.geometry import OUTPUT_SHORT_SIDE, output_size
+from kinema.errors import EngineLoadError
+
+if TYPE_CHECKING:  # the settings module needs nothing from here; typing only
+    from kinema.settings import Settings
 
 __all__ = [
     "DynamicBrush",
     "EngineInputs",
     "Progress",
-    "RenderInfo",
-    "Callback",
+    "ProgressFn",
     "CancelCheck",
     "LogFn",
     "Engine",
+    "EngineLoader",
     "load_engine",
+    "find_loader",
+    "resolve_spec",
+    "DEFAULT_SPEC",
     "OUTPUT_FPS",
     "OUTPUT_SHORT_SIDE",
     "output_size",
+    "RenderInfo",
+    "Callback",
 ]
 
+#: fal's Kling clips: 30 frames per second.
 OUTPUT_FPS = 30
-OUTPUT_SHORT_SIDE = 720
+#: The default engine: the weight-free CPU motion engine.
+DEFAULT_SPEC = "motion"
+_ALIASES = {"motion": "kinema.engines.motion:load"}
 
 
 @dataclass(frozen=True)
@@ -70,15 +96,60 @@ class EngineInputs:
 
     @property
     def num_frames(self) -> int:
+        """Frames of the output clip (30 x duration)."""
         return OUTPUT_FPS * self.duration_s
 
 
 @dataclass(frozen=True)
 class Progress:
-    step: int  # 1-based count of frames/steps done
+    """One step of a stage: ``Progress(7, 30, "step")`` reads ``step 7/30``.
+
+    Stages: ``load``, ``step`` (denoising steps), ``render`` (frames made), ``decode``,
+    ``interpolate``, ``encode``. ``step`` counts from 1. (Step and total come first so that
+    ``Progress(step, total)`` of a per-frame engine keeps meaning frames rendered.)
+    Build it with keywords or in this order: ``step, total, stage``.
+    """
+
+    step: int
     total: int
+    stage: str = "render"
+
+    def __str__(self) -> str:
+        noun = {"encode": "encode frame", "render": "render frame"}.get(self.stage, self.stage)
+        return f"{noun} {self.step}/{self.total}"
 
 
+ProgressFn = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+LogFn = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """A loaded engine, reused for every request its worker runs."""
+
+    @property
+    def fps(self) -> float:
+        """Native frame rate of the frames :meth:`frames` yields."""
+        ...
+
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
+        """Yield the clip's RGB uint8 frames at :attr:`fps`, frame 0 first."""
+        ...
+
+
+EngineLoader = Callable[["Settings", str], Engine]
+
+
+# The old seam (a per-job ``render(inputs, output, callback=...)`` writing an MP4), still served by
+# the motion engine's ``render`` until its rewrite lands; kinema's pipeline no longer calls it.
 @dataclass(frozen=True)
 class RenderInfo:
     width: int
@@ -91,59 +162,72 @@ class RenderInfo:
         return self.frames / self.fps
 
 
-Callback = Callable[[Progress], None]
-CancelCheck = Callable[[], bool]
-LogFn = Callable[[str], None]
+Callback = ProgressFn
 
 
-class Engine(Protocol):
-    def __call__(
-        self,
-        inputs: EngineInputs,
-        output: Path,
-        *,
-        callback: Callback,
-        should_cancel: CancelCheck,
-        log: LogFn,
-    ) -> RenderInfo: ...
+def resolve_spec(spec: str) -> str:
+    """The ``module:attr`` or ``file.py:attr`` a spec names (``motion`` and old aliases resolved)."""
+    spec = spec.strip() or DEFAULT_SPEC
+    return _ALIASES.get(spec, spec)
 
 
-def output_size(width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE) -> tuple[int, int]:
-    """Output (width, height): the input's aspect ratio, short side ``short_side``, both sides even."""
-    if width <= 0 or height <= 0:
-        raise ValueError("image sides must be positive")
-    scale = short_side / min(width, height)
-    w = int(round(width * scale / 2.0)) * 2
-    h = int(round(height * scale / 2.0)) * 2
-    if width <= height:
-        w = short_side
-    else:
-        h = short_side
-    return max(w, 2), max(h, 2)
+def _import(target: str) -> ModuleType:
+    if not target.endswith(".py"):
+        return importlib.import_module(target)
+    path = Path(target).resolve()
+    name = f"kinema_engine_{abs(hash(str(path)))}"
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    # Let the file import its siblings (e.g. a shared helper beside it).
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise EngineLoadError(f"cannot load engine file {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
-def load_engine(spec: str) -> Engine:
-    """Import an engine from ``package.module:function`` or ``/path/to/file.py:function``."""
-    target, sep, attr = spec.rpartition(":")
+def find_loader(spec: str) -> EngineLoader:
+    """The loader a spec names, imported but not run."""
+    resolved = resolve_spec(spec)
+    target, sep, attr = resolved.rpartition(":")
     if not sep or not target or not attr:
-        raise ValueError(f"engine spec must look like 'module:function', got {spec!r}")
-    if target.endswith(".py"):
-        path = Path(target).resolve()
-        name = f"kinema_engine_{abs(hash(str(path)))}"
-        module = sys.modules.get(name)
-        if module is None:
-            # Let the file import its siblings (e.g. a shared helper beside it).
-            if str(path.parent) not in sys.path:
-                sys.path.insert(0, str(path.parent))
-            loader_spec = importlib.util.spec_from_file_location(name, path)
-            if loader_spec is None or loader_spec.loader is None:
-                raise ValueError(f"cannot load engine file {path}")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[name] = module
-            loader_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"engine {spec!r} is not a callable")
-    return fn  # type: ignore[no-any-return]
+        raise EngineLoadError(f"engine spec must be 'motion', 'module:load' or '/path/file.py:load', got {spec!r}")
+    try:
+        module = _import(target)
+    except EngineLoadError:
+        raise
+    except Exception as exc:
+        raise EngineLoadError(f"cannot import engine {spec!r}: {type(exc).__name__}: {exc}") from exc
+    if attr == "render" and callable(getattr(module, "load", None)):
+        attr = "load"
+    loader = getattr(module, attr, None)
+    if not callable(loader):
+        raise EngineLoadError(f"engine {spec!r}: {target} has no loader {attr!r}")
+    return loader  # type: ignore[no-any-return]
+
+
+def load_engine(spec: str, settings: Settings, device: str) -> Engine:
+    """Import the loader ``spec`` names and run it once: ``load(settings, device) -> Engine``.
+
+    Any failure is an :class:`~kinema.errors.EngineLoadError` carrying the reason.
+    """
+    loader = find_loader(spec)
+    try:
+        engine = loader(settings, device)
+    except EngineLoadError:
+        raise
+    except Exception as exc:
+        raise EngineLoadError(f"engine {spec!r} failed to load on {device}: {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(engine, "frames", None)) or not isinstance(getattr(engine, "fps", None), (int, float)):
+        raise EngineLoadError(f"engine {spec!r}: its loader returned {type(engine).__name__}, "
+                              "not an engine (needs .fps and .frames())")
+    return engine

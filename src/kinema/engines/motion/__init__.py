@@ -1,11 +1,53 @@
-"""kinema's default engine: a weight-free CPU motion engine.
+"""kinema's default engine: a weight-free CPU motion engine (spec ``motion``).
 
-``render`` is the seam entry point (``kinema.engines.motion:render``); ``frames`` is the
-reusable core that yields the clip's frames without encoding them.
+``load`` is the seam's loader: the engine needs no weights, so loading it is free and the
+device is ignored (it runs on the CPU with OpenCV). ``frames`` is the engine's core; ``render``
+is its old per-job entry point that also encodes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from kinema.engines import OUTPUT_FPS, CancelCheck, EngineInputs, LogFn, Progress, ProgressFn
+from kinema.errors import Cancelled
+
 from .engine import DEFAULT_SEED, frames, mode_of, render
 
-__all__ = ["render", "frames", "mode_of", "DEFAULT_SEED"]
+if TYPE_CHECKING:
+    from kinema.settings import Settings
+
+__all__ = ["render", "frames", "mode_of", "DEFAULT_SEED", "MotionEngine", "load"]
+
+
+@dataclass(frozen=True)
+class MotionEngine:
+    """The motion engine behind the seam: 30 fps frames at the requested size."""
+
+    device: str = "cpu"
+
+    @property
+    def fps(self) -> float:
+        return float(OUTPUT_FPS)
+
+    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
+               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+        n = inputs.num_frames
+        made = frames(inputs, size, log=log)
+        try:
+            for i in range(n):
+                if should_cancel():
+                    raise Cancelled(f"cancelled at frame {i} of {n}")
+                frame = next(made)
+                yield frame
+                progress(Progress(i + 1, n, "render"))
+        finally:
+            made.close()
+
+
+def load(settings: Settings, device: str) -> MotionEngine:
+    """The seam's loader (nothing to load: no weights)."""
+    return MotionEngine(device)

@@ -1,59 +1,11 @@
-"""Resizing inputs to the output frame and converting trajectory coordinates."""
+"""Resizing inputs to the output frame and converting trajectory coordinates.
+
+These helpers serve every engine and live in :mod:`kinema.engines.geometry`; this module keeps
+the motion engine's imports working.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import cv2
-import numpy as np
+from kinema.engines.geometry import bbox, resize_image, resize_mask, trajectory_to_output
 
 __all__ = ["resize_image", "resize_mask", "trajectory_to_output", "bbox"]
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 image at ``size`` = (w, h): ``INTER_AREA`` when shrinking, ``INTER_CUBIC`` otherwise."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    w, h = size
-    if (image.shape[1], image.shape[0]) == (w, h):
-        return np.ascontiguousarray(image).copy()
-    shrink = w * h < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Boolean mask at ``size`` = (w, h): bilinear coverage thresholded at one half."""
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    m = np.asarray(mask, dtype=bool).astype(np.uint8) * 255
-    w, h = size
-    if (m.shape[1], m.shape[0]) != (w, h):
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-    return m >= 128
-
-
-def trajectory_to_output(
-    points: Sequence[tuple[float, float]], image_shape: tuple[int, ...], size: tuple[int, int]
-) -> np.ndarray:
-    """(k, 2) points in output pixels (origin top-left, y down) from input-image pixels (origin bottom-left, y up).
-
-    ``x_out = x * w / W`` and ``y_out = (H - y) * h / H`` for an input of W x H and output w x h.
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) < 1:
-        raise ValueError("a trajectory needs at least one point")
-    in_h, in_w = image_shape[:2]
-    w, h = size
-    out = np.empty_like(pts)
-    out[:, 0] = pts[:, 0] * (w / in_w)
-    out[:, 1] = (in_h - pts[:, 1]) * (h / in_h)
-    return out
-
-
-def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1), end-exclusive, of the true pixels; None when there are none."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
