@@ -24,28 +24,32 @@ responses; the worker turns them into a job's outcome). Control-flow signals are
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 __all__ = [
-    "KinemaError",
     "ApiError",
-    "InputError",
-    "FetchError",
+    "Cancelled",
     "EngineError",
     "EngineLoadError",
+    "FetchError",
+    "InputError",
+    "KinemaError",
     "RequestCancelled",
     "RequestTimeout",
     "RunnerDisconnected",
     "StorageError",
     "StorageFull",
-    "StoreUnavailable",
     "StoreFull",
-    "Cancelled",
+    "StoreUnavailable",
     "error_item",
 ]
 
 
-def error_item(loc: Sequence[str | int], msg: str, type_: str, **ctx: Any) -> dict[str, Any]:
+def error_item(
+    loc: Sequence[str | int], msg: str, type_: str, **ctx: Any
+) -> dict[str, Any]:
     """One entry of a fal/pydantic 422 ``detail`` list."""
     item: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type_}
     if ctx:
@@ -59,7 +63,7 @@ class KinemaError(Exception):
     status_code = 500
     error_type = "internal_error"
     #: Extra response headers (``Retry-After``, ``WWW-Authenticate``, ...).
-    headers: Mapping[str, str] = {}
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def body(self) -> dict[str, Any]:
         """fal's body for this error: ``{"detail": "...", "error_type": "..."}``."""
@@ -69,7 +73,13 @@ class KinemaError(Exception):
 class ApiError(KinemaError):
     """An HTTP call refused at the edge; the status code and ``error_type`` are given per call."""
 
-    def __init__(self, status_code: int, detail: str, error_type: str, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        error_type: str,
+        headers: Mapping[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
@@ -85,10 +95,14 @@ class InputError(KinemaError):
 
     def __init__(self, errors: list[dict[str, Any]]):
         self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        super().__init__(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        )
 
     @classmethod
-    def single(cls, loc: Sequence[str | int], msg: str, type_: str, **ctx: Any) -> "InputError":
+    def single(
+        cls, loc: Sequence[str | int], msg: str, type_: str, **ctx: Any
+    ) -> InputError:
         return cls([error_item(loc, msg, type_, **ctx)])
 
     def body(self) -> dict[str, Any]:
@@ -128,7 +142,7 @@ class RequestTimeout(KinemaError):
 
     status_code = 504
     error_type = "request_timeout"
-    headers = {"X-Fal-Request-Timeout-Type": "user"}
+    headers: Mapping[str, str] = MappingProxyType({"X-Fal-Request-Timeout-Type": "user"})
 
     def __init__(self, detail: str = "Request timed out before processing started"):
         super().__init__(detail)
@@ -140,7 +154,9 @@ class RunnerDisconnected(KinemaError):
     status_code = 503
     error_type = "runner_disconnected"
 
-    def __init__(self, detail: str = "The runner disconnected while processing the request"):
+    def __init__(
+        self, detail: str = "The runner disconnected while processing the request"
+    ):
         super().__init__(detail)
 
 
@@ -163,7 +179,7 @@ class StoreUnavailable(KinemaError):
 
     status_code = 503
     error_type = "store_unavailable"
-    headers = {"Retry-After": "1"}
+    headers: Mapping[str, str] = MappingProxyType({"Retry-After": "1"})
 
 
 class StoreFull(StoreUnavailable):

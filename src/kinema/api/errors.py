@@ -11,7 +11,8 @@ Every error body kinema sends is built here or by :meth:`kinema.errors.KinemaErr
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,22 +20,37 @@ from starlette.responses import JSONResponse, Response
 
 from kinema.errors import ApiError, KinemaError, RequestTimeout
 
-__all__ = ["ApiError", "error_response", "exception_response", "install_error_handlers", "json_response"]
+__all__ = [
+    "ApiError",
+    "error_response",
+    "exception_response",
+    "install_error_handlers",
+    "json_response",
+]
 
 log = logging.getLogger("kinema.api")
 
 
-def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
-def error_response(status_code: int, body: Any, error_type: str | None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status_code: int,
+    body: Any,
+    error_type: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """An error answer in fal's shape (also used to replay a stored outcome)."""
     h = dict(headers or {})
     if error_type and status_code != 422:
         h["X-Fal-Error-Type"] = error_type
-    if status_code == RequestTimeout.status_code and error_type == RequestTimeout.error_type:
+    if (
+        status_code == RequestTimeout.status_code
+        and error_type == RequestTimeout.error_type
+    ):
         h.update(RequestTimeout.headers)
     return JSONResponse(body, status_code=status_code, headers=h)
 
@@ -46,15 +62,25 @@ def exception_response(exc: KinemaError) -> Response:
 async def _kinema_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KinemaError)
     if exc.status_code >= 500:
-        log.warning("%s %s answered %d %s: %s", request.method, request.url.path, exc.status_code,
-                    exc.error_type, exc)
+        log.warning(
+            "%s %s answered %d %s: %s",
+            request.method,
+            request.url.path,
+            exc.status_code,
+            exc.error_type,
+            exc,
+        )
     return exception_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return exception_response(ApiError(exc.status_code, str(exc.detail), kind, exc.headers))
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    return exception_response(
+        ApiError(exc.status_code, str(exc.detail), kind, exc.headers)
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -28,10 +28,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -42,23 +43,23 @@ if TYPE_CHECKING:  # the settings module needs nothing from here; typing only
     from kinema.settings import Settings
 
 __all__ = [
-    "DynamicBrush",
-    "EngineInputs",
-    "Progress",
-    "ProgressFn",
-    "CancelCheck",
-    "LogFn",
-    "Engine",
-    "EngineLoader",
-    "load_engine",
-    "find_loader",
-    "resolve_spec",
     "DEFAULT_SPEC",
     "OUTPUT_FPS",
     "OUTPUT_SHORT_SIDE",
-    "output_size",
-    "RenderInfo",
     "Callback",
+    "CancelCheck",
+    "DynamicBrush",
+    "Engine",
+    "EngineInputs",
+    "EngineLoader",
+    "LogFn",
+    "Progress",
+    "ProgressFn",
+    "RenderInfo",
+    "find_loader",
+    "load_engine",
+    "output_size",
+    "resolve_spec",
 ]
 
 #: fal's Kling clips: 30 frames per second.
@@ -115,7 +116,9 @@ class Progress:
     stage: str = "render"
 
     def __str__(self) -> str:
-        noun = {"encode": "encode frame", "render": "render frame"}.get(self.stage, self.stage)
+        noun = {"encode": "encode frame", "render": "render frame"}.get(
+            self.stage, self.stage
+        )
         return f"{noun} {self.step}/{self.total}"
 
 
@@ -200,13 +203,17 @@ def find_loader(spec: str) -> EngineLoader:
     resolved = resolve_spec(spec)
     target, sep, attr = resolved.rpartition(":")
     if not sep or not target or not attr:
-        raise EngineLoadError(f"engine spec must be 'motion', 'module:load' or '/path/file.py:load', got {spec!r}")
+        raise EngineLoadError(
+            f"engine spec must be 'motion', 'module:load' or '/path/file.py:load', got {spec!r}"
+        )
     try:
         module = _import(target)
     except EngineLoadError:
         raise
     except Exception as exc:
-        raise EngineLoadError(f"cannot import engine {spec!r}: {type(exc).__name__}: {exc}") from exc
+        raise EngineLoadError(
+            f"cannot import engine {spec!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     if attr == "render" and callable(getattr(module, "load", None)):
         attr = "load"
     loader = getattr(module, attr, None)
@@ -226,8 +233,14 @@ def load_engine(spec: str, settings: Settings, device: str) -> Engine:
     except EngineLoadError:
         raise
     except Exception as exc:
-        raise EngineLoadError(f"engine {spec!r} failed to load on {device}: {type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(engine, "frames", None)) or not isinstance(getattr(engine, "fps", None), (int, float)):
-        raise EngineLoadError(f"engine {spec!r}: its loader returned {type(engine).__name__}, "
-                              "not an engine (needs .fps and .frames())")
+        raise EngineLoadError(
+            f"engine {spec!r} failed to load on {device}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not callable(getattr(engine, "frames", None)) or not isinstance(
+        getattr(engine, "fps", None), (int, float)
+    ):
+        raise EngineLoadError(
+            f"engine {spec!r}: its loader returned {type(engine).__name__}, "
+            "not an engine (needs .fps and .frames())"
+        )
     return engine

@@ -6,24 +6,33 @@ points (input-image pixels, origin bottom-left, y up) to output pixels (origin t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["OUTPUT_SHORT_SIDE", "output_size", "resize_image", "resize_mask", "trajectory_to_output", "bbox"]
+__all__ = [
+    "OUTPUT_SHORT_SIDE",
+    "bbox",
+    "output_size",
+    "resize_image",
+    "resize_mask",
+    "trajectory_to_output",
+]
 
 #: fal's Kling clips: short side 720 px.
 OUTPUT_SHORT_SIDE = 720
 
 
-def output_size(width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE) -> tuple[int, int]:
+def output_size(
+    width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE
+) -> tuple[int, int]:
     """Output (width, height): the input's aspect ratio, short side ``short_side``, both sides even."""
     if width <= 0 or height <= 0:
         raise ValueError("image sides must be positive")
     scale = short_side / min(width, height)
-    w = int(round(width * scale / 2.0)) * 2
-    h = int(round(height * scale / 2.0)) * 2
+    w = round(width * scale / 2.0) * 2
+    h = round(height * scale / 2.0) * 2
     if width <= height:
         w = short_side
     else:
@@ -34,12 +43,16 @@ def output_size(width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE) ->
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 image at ``size`` = (w, h): ``INTER_AREA`` when shrinking, ``INTER_CUBIC`` otherwise."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        raise ValueError(
+            f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}"
+        )
     w, h = size
     if (image.shape[1], image.shape[0]) == (w, h):
         return np.ascontiguousarray(image).copy()
     shrink = w * h < image.shape[0] * image.shape[1]
-    out: np.ndarray = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    out: np.ndarray = cv2.resize(
+        image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    )
     return out
 
 
@@ -47,7 +60,7 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Boolean mask at ``size`` = (w, h): bilinear coverage thresholded at one half."""
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    m = np.asarray(mask, dtype=bool).astype(np.uint8) * 255
+    m: np.ndarray = np.asarray(mask, dtype=bool).astype(np.uint8) * 255
     w, h = size
     if (m.shape[1], m.shape[0]) != (w, h):
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -56,7 +69,9 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def trajectory_to_output(
-    points: Sequence[tuple[float, float]], image_shape: tuple[int, ...], size: tuple[int, int]
+    points: Sequence[tuple[float, float]],
+    image_shape: tuple[int, ...],
+    size: tuple[int, int],
 ) -> np.ndarray:
     """(k, 2) points in output pixels (origin top-left, y down) from input-image pixels (origin bottom-left, y up).
 

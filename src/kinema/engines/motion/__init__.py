@@ -7,12 +7,20 @@ is its old per-job entry point that also encodes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kinema.engines import OUTPUT_FPS, CancelCheck, EngineInputs, LogFn, Progress, ProgressFn
+from kinema.engines import (
+    OUTPUT_FPS,
+    CancelCheck,
+    EngineInputs,
+    LogFn,
+    Progress,
+    ProgressFn,
+)
 from kinema.errors import Cancelled
 
 from .engine import DEFAULT_SEED, frames, mode_of, render
@@ -20,7 +28,7 @@ from .engine import DEFAULT_SEED, frames, mode_of, render
 if TYPE_CHECKING:
     from kinema.settings import Settings
 
-__all__ = ["render", "frames", "mode_of", "DEFAULT_SEED", "MotionEngine", "load"]
+__all__ = ["DEFAULT_SEED", "MotionEngine", "frames", "load", "mode_of", "render"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,15 @@ class MotionEngine:
     def fps(self) -> float:
         return float(OUTPUT_FPS)
 
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         n = inputs.num_frames
         made = frames(inputs, size, log=log)
         try:

@@ -6,6 +6,11 @@ the motion engine's imports working.
 
 from __future__ import annotations
 
-from kinema.engines.geometry import bbox, resize_image, resize_mask, trajectory_to_output
+from kinema.engines.geometry import (
+    bbox,
+    resize_image,
+    resize_mask,
+    trajectory_to_output,
+)
 
-__all__ = ["resize_image", "resize_mask", "trajectory_to_output", "bbox"]
+__all__ = ["bbox", "resize_image", "resize_mask", "trajectory_to_output"]
