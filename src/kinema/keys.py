@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kinema.jobs.store import connect
+from kinema.jobs.sqlite_schema import connect
 
 __all__ = ["KeyStore", "ApiKey", "parse_authorization"]
 

@@ -11,14 +11,14 @@ import enum
 from collections.abc import Mapping
 
 __all__ = [
-    "JobState",
     "TERMINAL",
-    "WorkerState",
     "DeliveryState",
     "IllegalTransition",
+    "JobState",
+    "WorkerState",
+    "check_delivery_transition",
     "check_transition",
     "check_worker_transition",
-    "check_delivery_transition",
     "fal_status",
 ]
 

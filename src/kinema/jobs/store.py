@@ -11,43 +11,36 @@ Backends: :mod:`kinema.jobs.sqlite_store` (today). The contract every backend mu
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kinema.engines import Progress
+from kinema.errors import KinemaError, RequestCancelled, RequestTimeout, RunnerDisconnected, StoreFull, StoreUnavailable
 from kinema.jobs.states import JobState, fal_status
 
 __all__ = [
-    "Outcome",
-    "Progress",
-    "LogEntry",
-    "Job",
-    "JobSummary",
-    "JobStore",
-    "StoreError",
-    "StoreUnavailable",
-    "StoreFull",
     "CANCELLED_ERROR_TYPE",
     "MAX_ATTEMPTS",
+    "Job",
+    "JobStore",
+    "JobSummary",
+    "LogEntry",
+    "Outcome",
+    "Progress",
+    "StoreFull",
+    "StoreUnavailable",
+    "cancelled_outcome",
+    "disconnected_outcome",
+    "error_outcome",
+    "start_timeout_outcome",
 ]
 
 #: ``error_type`` of the outcome of a cancelled request (fal: 400 ``request_cancelled``).
-CANCELLED_ERROR_TYPE = "request_cancelled"
+CANCELLED_ERROR_TYPE = RequestCancelled.error_type
 #: A job whose lease lapsed is re-queued once (attempt 1 → 2); after that it fails ``runner_disconnected``.
 MAX_ATTEMPTS = 2
-
-
-class StoreError(Exception):
-    """A store write or read could not be done; the API answers 503 (or 507 for :class:`StoreFull`)."""
-
-
-class StoreUnavailable(StoreError):
-    """The database was locked past its timeout or could not be opened."""
-
-
-class StoreFull(StoreError):
-    """The disk holding the database is full."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +69,23 @@ class Outcome:
         if self.ok:
             return JobState.SUCCEEDED
         return JobState.CANCELLED if self.cancelled else JobState.FAILED
+
+
+def error_outcome(error: KinemaError, *, inference_time: float | None = None) -> Outcome:
+    """The outcome of a request ended by ``error`` (its status code, fal body and ``error_type``)."""
+    return Outcome(error.status_code, error.body(), error.error_type, inference_time=inference_time)
+
+
+def cancelled_outcome() -> Outcome:
+    return error_outcome(RequestCancelled())
+
+
+def start_timeout_outcome() -> Outcome:
+    return error_outcome(RequestTimeout())
+
+
+def disconnected_outcome() -> Outcome:
+    return error_outcome(RunnerDisconnected("The runner was interrupted while processing the request"))
 
 
 @dataclass(frozen=True)
@@ -137,8 +147,16 @@ class JobSummary:
 
 
 class JobStore(Protocol):
-    def submit(self, *, key_id: str, payload: dict[str, Any], priority: int, base_url: str,
-               webhook_url: str | None, start_deadline: float | None) -> Job:
+    def submit(
+        self,
+        *,
+        key_id: str,
+        payload: dict[str, Any],
+        priority: int,
+        base_url: str,
+        webhook_url: str | None,
+        start_deadline: float | None,
+    ) -> Job:
         """Insert a QUEUED job; its id and ``seq`` come from the store."""
         ...
 
@@ -183,20 +201,20 @@ class JobStore(Protocol):
         """``{"requests": n, "billed_seconds": s, "cost_usd": c}`` over every completed request, purged ones too."""
         ...
 
-    def expire_leases(self, now: float, *, max_attempts: int = MAX_ATTEMPTS) -> list[Job]:
+    def expire_leases(self, now: float, *, max_attempts: int = MAX_ATTEMPTS) -> builtins.list[Job]:
         """RUNNING/CANCELLING jobs whose lease lapsed: re-queued, or failed ``runner_disconnected``
         (also CANCELLING ones become CANCELLED) once ``attempts`` reached ``max_attempts``."""
         ...
 
-    def expire_start_deadlines(self, now: float) -> list[Job]:
+    def expire_start_deadlines(self, now: float) -> builtins.list[Job]:
         """QUEUED jobs past their start deadline become FAILED 504 ``request_timeout``."""
         ...
 
-    def purge(self, older_than: float) -> list[Job]:
+    def purge(self, older_than: float) -> builtins.list[Job]:
         """Delete terminal jobs completed before ``older_than`` (and their logs); usage is kept."""
         ...
 
-    def running_on(self, worker_ids: Collection[str]) -> list[Job]: ...
+    def running_on(self, worker_ids: Collection[str]) -> builtins.list[Job]: ...
 
     def change_counter(self) -> int:
         """Cheap; changes whenever any process changed the store."""
