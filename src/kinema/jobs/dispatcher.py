@@ -1,341 +1,354 @@
-"""The dispatcher: owns live jobs, the queue and the worker pool, inside the server's event loop.
+"""The dispatcher: feeds this process's workers from the store and reports back to it.
 
-Every state change is written to the :class:`~kinema.jobs.store.JobStore` before it is visible,
-so that a restart recovers: queued jobs run, a job interrupted while running is run again once,
-and one interrupted twice completes with ``runner_disconnected``.
+One per ``kinema serve`` (or ``kinema worker``) process. It keeps no job's truth: it claims the
+next job from the :class:`~kinema.jobs.store.JobStore` when one of its workers is READY, renews
+the leases of the jobs its workers run, forwards their logs, progress and outcome to the store,
+and sends a :class:`~kinema.jobs.events.Cancel` when a job it runs turns CANCELLING (whichever
+server took the cancel: it sees the change through the store's change feed). An engine that
+ignores the cancel grace period is killed and its worker respawned (the reload cost is logged).
+It also runs the store's housekeeping: lease expiry (re-queue once, then ``runner_disconnected``),
+start deadlines and retention.
+
+All store calls run on one thread of their own, in order, so a locked database never blocks the
+event loop and a job's logs are written before its outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import concurrent.futures
+import contextlib
 import logging
+import os
+import shutil
+import socket
 import time
-import uuid
-from pathlib import Path
-from typing import Any, Callable
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from kinema.errors import RunnerDisconnected
-from kinema.jobs.events import JobFailed, JobLog, JobProgress, JobStarted, JobSucceeded, RunJob, WorkerEvent, WorkerReady
-from kinema.jobs.runner import WorkerHandle
-from kinema.jobs.status import Priority, Status
-from kinema.jobs.store import Job, JobStore, LogEntry
+from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected
+from kinema.jobs.events import (
+    JobDone,
+    JobLog,
+    JobProgress,
+    RunJob,
+    WorkerDefunct,
+    WorkerEvent,
+    WorkerReady,
+)
+from kinema.jobs.feed import ChangeFeed
+from kinema.jobs.runner import WorkerProcess
+from kinema.jobs.states import JobState, WorkerState
+from kinema.jobs.store import Job, JobStore, Outcome, error_outcome
+from kinema.media.storage import FileStorage
 from kinema.settings import Settings
 
-__all__ = ["Dispatcher", "MAX_ATTEMPTS"]
+__all__ = ["HOUSEKEEPING_S", "Dispatcher"]
 
 log = logging.getLogger("kinema.dispatcher")
+T = TypeVar("T")
 
-#: A job interrupted by a crash of the whole server is run again once.
-MAX_ATTEMPTS = 2
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+#: Lease expiry and start deadlines are checked this often.
+HOUSEKEEPING_S = 0.5
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        settings: Settings,
-        store: JobStore,
-        *,
-        adopt_output: Callable[[Job, Path], dict[str, Any]],
-        on_complete: Callable[[Job], None] | None = None,
-        purge_files: Callable[[Job], None] | None = None,
-    ):
+    def __init__(self, settings: Settings, store: JobStore, feed: ChangeFeed, storage: FileStorage | None = None,
+                 *, on_complete: Callable[[Job], None] | None = None):
         self.settings = settings
         self.store = store
-        self._adopt_output = adopt_output
+        self.feed = feed
+        self.storage = storage
         self._on_complete = on_complete
-        self._purge_files = purge_files
-        self.jobs: dict[str, Job] = {}
-        self._queue: list[Job] = []
-        self._workers: list[WorkerHandle] = []
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._seq = 0
+        self.workers: list[WorkerProcess] = []
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kinema-dispatcher-store")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
         self._closing = False
+        self._kill_timers: dict[str, asyncio.TimerHandle] = {}
+        #: Worker index → monotonic time its replacement was spawned after a kill (reload cost).
+        self._respawned: dict[int, float] = {}
 
-    # Lifecycle ----------------------------------------------------------------
+    # Lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._seq = self.store.max_seq()
-        self._recover()
+        self._wake = asyncio.Event()
+        await asyncio.to_thread(self._sweep_work_dirs)
         for i in range(max(1, self.settings.workers)):
-            self._workers.append(self._spawn(i))
-        self._tasks.append(asyncio.create_task(self._housekeeping()))
+            self.workers.append(self._spawn(i))
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="kinema-dispatcher-claim"),
+            asyncio.create_task(self._watch_loop(), name="kinema-dispatcher-watch"),
+            asyncio.create_task(self._housekeeping(), name="kinema-dispatcher-housekeeping"),
+        ]
 
     async def stop(self) -> None:
         self._closing = True
-        for t in self._tasks:
-            t.cancel()
-        for w in self._workers:
-            await asyncio.to_thread(w.stop)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for timer in self._kill_timers.values():
+            timer.cancel()
+        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self.workers))
+        self._io.shutdown(wait=True)
 
-    def _spawn(self, index: int) -> WorkerHandle:
+    def health(self) -> dict[str, Any]:
+        """For ``/health``: whether this process can take work and, if not, why."""
+        states = [w.state for w in self.workers]
+        can = any(s in (WorkerState.READY, WorkerState.BUSY) for s in states)
+        body: dict[str, Any] = {
+            "can_take_work": can,
+            "workers": [
+                {"id": w.id, "state": w.state.value, "device": w.device, "job": w.job_id, "load_s": w.load_s,
+                 **({"reason": w.reason} if w.reason else {})}
+                for w in self.workers
+            ],
+        }
+        if not can:
+            reasons = sorted({w.reason for w in self.workers if w.reason})
+            if states and all(s is WorkerState.DEFUNCT for s in states):
+                body["reason"] = "every worker is DEFUNCT: " + "; ".join(reasons or ["unknown"])
+            else:
+                body["reason"] = "the engine is loading"
+        return body
+
+    # Store calls, in order, off the event loop ------------------------------------------------
+    async def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         assert self._loop is not None
-        return WorkerHandle(index, self.settings, self._loop, self._on_event, self._on_exit)
+        return await self._loop.run_in_executor(self._io, lambda: fn(*args, **kw))
 
-    def _recover(self) -> None:
-        now = time.time()
-        for job in self.store.load_all():
-            if job.status is Status.COMPLETED:
-                if job.completed_at is not None and job.completed_at < now - self.settings.retention_s:
-                    self._purge(job)
-                    continue
-                self.jobs[job.id] = job
-                continue
-            self.jobs[job.id] = job
-            if job.status is Status.IN_PROGRESS:
-                if job.attempts >= MAX_ATTEMPTS:
-                    self._log(job, "the runner was interrupted again; giving up", "ERROR")
-                    self._fail(job, RunnerDisconnected("The runner was interrupted while processing the request"))
-                    continue
-                self._log(job, "the server restarted while this request ran; running it again", "WARN")
-                job.status = Status.IN_QUEUE
-                job.started_at = None
-                self.store.save(job)
-            self._enqueue(job)
-        log.info("recovered jobs", extra={"jobs": len(self.jobs), "queued": len(self._queue)})
-
-    # Submitting and reading ----------------------------------------------------
-    def submit(
-        self,
-        key_id: str,
-        payload: dict[str, Any],
-        base_url: str,
-        *,
-        priority: Priority = Priority.NORMAL,
-        webhook_url: str | None = None,
-        start_timeout_s: float | None = None,
-    ) -> Job:
-        self._seq += 1
-        now = time.time()
-        job = Job(
-            id=str(uuid.uuid4()),
-            key_id=key_id,
-            input=payload,
-            base_url=base_url,
-            seq=self._seq,
-            priority=priority,
-            webhook_url=webhook_url,
-            created_at=now,
-            start_deadline=None if start_timeout_s is None else now + start_timeout_s,
-        )
-        self.store.insert(job)
-        self.jobs[job.id] = job
-        self._enqueue(job)
-        return job
-
-    def get(self, request_id: str, key_id: str) -> Job | None:
-        job = self.jobs.get(request_id)
-        return job if job is not None and job.key_id == key_id else None
-
-    def list(self, key_id: str, limit: int = 50) -> list[Job]:
-        mine = [j for j in self.jobs.values() if j.key_id == key_id]
-        mine.sort(key=lambda j: j.seq, reverse=True)
-        return mine[:limit]
-
-    def queue_position(self, job: Job) -> int:
-        """Requests ahead of ``job`` (``low`` priority runs after ``normal``)."""
-        key = (int(job.priority), job.seq)
-        return sum(1 for j in self._queue if (int(j.priority), j.seq) < key)
-
-    def cancel(self, job: Job) -> bool:
-        """Ask to cancel; False if the job already completed."""
-        if job.status is Status.COMPLETED:
-            return False
-        if job.status is Status.IN_QUEUE:
-            self._queue.remove(job)
-            self._log(job, "cancelled while queued", "WARN")
-            self._cancelled(job)
-            return True
-        if not job.cancel_requested:
-            job.cancel_requested = True
-            self._log(job, "cancellation requested", "WARN")
-            worker = self._worker_for(job)
-            if worker is not None:
-                worker.cancel()
-                assert self._loop is not None
-                self._loop.call_later(self.settings.cancel_grace_s, self._kill_if_still_running, worker, job.id)
-        return True
-
-    async def wait(self, job: Job, timeout: float | None = None) -> bool:
-        """Wait until ``job`` changes (any log, progress or state); False on timeout."""
-        if job.status is Status.COMPLETED:
-            return True
-        assert self._loop is not None
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.setdefault(job.id, []).append(fut)
-        try:
-            await asyncio.wait_for(fut, timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            waiters = self._waiters.get(job.id)
-            if waiters and fut in waiters:
-                waiters.remove(fut)
-
-    async def wait_completed(self, job: Job) -> None:
-        while job.status is not Status.COMPLETED:
-            await self.wait(job, timeout=1.0)
-
-    # Internals --------------------------------------------------------------------
-    def _notify(self, job: Job) -> None:
-        for fut in self._waiters.pop(job.id, []):
-            if not fut.done():
-                fut.set_result(None)
-
-    def _log(self, job: Job, message: str, level: str = "INFO", ts: float | None = None) -> None:
-        entry = LogEntry(message, level, "USER", _iso(ts or time.time()))
-        job.logs.append(entry)
-        self.store.append_log(job.id, len(job.logs) - 1, entry)
-        self._notify(job)
-
-    def _enqueue(self, job: Job) -> None:
-        self._queue.append(job)
-        self._queue.sort(key=lambda j: (int(j.priority), j.seq))
-        self._pump()
-
-    def _pump(self) -> None:
-        if self._closing:
-            return
-        now = time.time()
-        for worker in self._workers:
-            while worker.idle and self._queue:
-                job = self._queue.pop(0)
-                if job.start_deadline is not None and now > job.start_deadline:
-                    self._timed_out(job)
-                    continue
-                job.status = Status.IN_PROGRESS
-                job.started_at = now
-                job.attempts += 1
-                self.store.save(job)
-                log.info("job started", extra={"request_id": job.id, "worker": worker.index, "attempt": job.attempts})
-                worker.run(RunJob(job.id, job.input, self._own_bases(job)))
-                self._notify(job)
-        for job in list(self._queue):  # the rest still waiting: positions moved
-            self._notify(job)
-
-    def _own_bases(self, job: Job) -> tuple[str, ...]:
-        bases = {job.base_url.rstrip("/")}
-        if self.settings.public_url:
-            bases.add(self.settings.public_url.rstrip("/"))
-        return tuple(sorted(bases))
-
-    def _worker_for(self, job: Job) -> WorkerHandle | None:
-        return next((w for w in self._workers if w.job_id == job.id), None)
-
-    def _kill_if_still_running(self, worker: WorkerHandle, request_id: str) -> None:
-        if worker.job_id == request_id:
-            worker.kill()
-
-    def _on_event(self, worker: WorkerHandle, event: WorkerEvent) -> None:
-        if isinstance(event, WorkerReady):
-            worker.ready = True
-            self._pump()
-            return
-        job = self.jobs.get(event.request_id)
-        if job is None or job.status is Status.COMPLETED:
-            if isinstance(event, (JobSucceeded, JobFailed)):
-                worker.job_id = None
-                self._pump()
-            return
-        if isinstance(event, JobStarted):
-            return
-        if isinstance(event, JobLog):
-            self._log(job, event.message, event.level, event.timestamp)
-        elif isinstance(event, JobProgress):
-            job.progress = (event.step, event.total)
-            self._notify(job)
-        elif isinstance(event, JobSucceeded):
-            worker.job_id = None
+    def _submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """Fire-and-forget store write (ordered after earlier ones); failures are logged."""
+        def run() -> None:
             try:
-                body = self._adopt_output(job, Path(event.output_path))
-            except Exception as exc:  # noqa: BLE001 - storage failure is reported, not raised
-                log.exception("storing output failed", extra={"request_id": job.id})
-                self._complete(job, 500, {"detail": f"storing the output failed: {exc}", "error_type": "storage_error"},
-                               "storage_error")
-            else:
-                job.inference_time = event.inference_time
-                job.billed_seconds = event.frames / event.fps
-                job.cost = round(job.billed_seconds * self.settings.price_per_second, 6)
-                self.store.record_usage(job)
-                self._complete(job, 200, body, None)
-            self._pump()
-        elif isinstance(event, JobFailed):
-            worker.job_id = None
-            if event.cancelled or job.cancel_requested:
-                self._cancelled(job)
-            else:
-                self._complete(job, event.status_code, event.body, event.error_type)
-            self._pump()
+                fn(*args, **kw)
+            except Exception:
+                log.exception("store write failed")
+            self.feed.notify()
+        if not self._closing:
+            self._io.submit(run)
 
-    def _on_exit(self, worker: WorkerHandle) -> None:
-        if self._closing:
+    async def _complete(self, request_id: str, outcome: Outcome, worker_id: str | None) -> None:
+        try:
+            job = await self._call(self.store.complete, request_id, outcome, worker_id=worker_id)
+        except KinemaError as exc:
+            log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
             return
-        job = self.jobs.get(worker.job_id) if worker.job_id else None
-        log.warning("worker exited", extra={"worker": worker.index, "exit_code": worker.proc.exitcode,
-                                            "request_id": worker.job_id})
-        if job is not None and job.status is not Status.COMPLETED:
-            if job.cancel_requested:
-                self._log(job, "the runner was stopped after the cancel grace period", "WARN")
-                self._cancelled(job)
-            else:
-                self._log(job, f"the runner process died (exit code {worker.proc.exitcode})", "ERROR")
-                self._fail(job, RunnerDisconnected("The runner disconnected while processing the request"))
-        self._workers[self._workers.index(worker)] = self._spawn(worker.index)
-
-    def _cancelled(self, job: Job) -> None:
-        self._complete(job, 400, {"detail": "Request was cancelled", "error_type": "request_cancelled"},
-                       "request_cancelled")
-
-    def _timed_out(self, job: Job) -> None:
-        self._log(job, "the request timed out before processing started", "ERROR")
-        self._complete(job, 504, {"detail": "Request timed out before processing started",
-                                  "error_type": "request_timeout"}, "request_timeout")
-
-    def _fail(self, job: Job, exc: RunnerDisconnected) -> None:
-        self._complete(job, exc.status_code, exc.body(), exc.error_type)
-
-    def _complete(self, job: Job, status_code: int, body: Any, error_type: str | None) -> None:
-        job.status = Status.COMPLETED
-        job.completed_at = time.time()
-        job.result_status = status_code
-        job.result_body = body
-        job.error_type = error_type
-        if job.inference_time is None and job.started_at is not None:
-            job.inference_time = job.completed_at - job.started_at
-        self.store.save(job)
-        log.info("job completed", extra={"request_id": job.id, "status": status_code, "error_type": error_type})
-        self._notify(job)
+        self.feed.notify()
+        log.info("job completed", extra={"request_id": request_id, "status": outcome.status_code,
+                                         "error_type": outcome.error_type})
         if self._on_complete is not None:
             try:
                 self._on_complete(job)
-            except Exception:  # noqa: BLE001
-                log.exception("completion hook failed", extra={"request_id": job.id})
+            except Exception:
+                log.exception("completion hook failed", extra={"request_id": request_id})
 
-    def _purge(self, job: Job) -> None:
-        if self._purge_files is not None:
-            self._purge_files(job)
-        self.store.delete(job.id)
-        self.jobs.pop(job.id, None)
+    # Workers --------------------------------------------------------------------------------
+    def _spawn(self, index: int) -> WorkerProcess:
+        assert self._loop is not None
+        return WorkerProcess(index, self.settings, self._loop, self._on_event, self._on_exit)
+
+    def _on_event(self, worker: WorkerProcess, event: WorkerEvent) -> None:
+        if isinstance(event, WorkerReady):
+            worker.load_s = event.load_s
+            worker.move(WorkerState.READY)
+            since = self._respawned.pop(worker.index, None)
+            extra = {"worker": worker.id, "device": worker.device, "load_s": round(event.load_s, 3)}
+            if since is not None:
+                log.warning("worker respawned after a kill; engine reload cost %.2f s (%.2f s until ready)",
+                            event.load_s, time.monotonic() - since, extra=extra)
+            else:
+                log.info("worker ready", extra=extra)
+            self._wake.set()
+        elif isinstance(event, WorkerDefunct):
+            worker.move(WorkerState.DEFUNCT, event.reason)
+            log.error("worker DEFUNCT: the engine failed to load: %s", event.reason,
+                      extra={"worker": worker.id, "device": worker.device})
+        elif isinstance(event, JobLog):
+            self._submit(self.store.append_log, event.request_id, event.message, event.level, event.ts)
+        elif isinstance(event, JobProgress):
+            self._submit(self.store.set_progress, event.request_id, event.progress)
+        elif isinstance(event, JobDone):
+            if worker.job_id != event.request_id:
+                return
+            self._disarm(event.request_id)
+            outcome = Outcome(event.status_code, event.body, event.error_type, output=event.output,
+                              inference_time=event.inference_time, billed_seconds=event.billed_seconds)
+            worker_id = worker.id
+            worker.finished()
+            self._track(self._complete(event.request_id, outcome, worker_id))
+            self._wake.set()
+
+    def _on_exit(self, worker: WorkerProcess) -> None:
+        if self._closing or worker not in self.workers:
+            return
+        rid = worker.job_id
+        self._clean_work_dir(worker.id)
+        if worker.state is WorkerState.DEFUNCT and rid is None:
+            return  # a load failure: stays DEFUNCT (and says why in /health)
+        code = worker.proc.exitcode
+        if worker.state is not WorkerState.DEFUNCT:
+            worker.move(WorkerState.DEFUNCT, f"the worker process exited (code {code})")
+        if rid is not None:
+            self._disarm(rid)
+            if worker.cancel_sent:
+                self._submit(self.store.append_log, rid, "the engine ignored the cancel grace period; "
+                             "its worker was stopped", "WARN", time.time())
+                self._track(self._complete(rid, error_outcome(RequestCancelled()), worker.id))
+            else:
+                log.warning("worker died while running a job", extra={"worker": worker.id, "exit_code": code,
+                                                                     "request_id": rid})
+                self._submit(self.store.append_log, rid, f"the runner process died (exit code {code})", "ERROR",
+                             time.time())
+                self._track(self._complete(rid, error_outcome(RunnerDisconnected()), worker.id))
+        self._respawned[worker.index] = time.monotonic()
+        self.workers[self.workers.index(worker)] = self._spawn(worker.index)
+
+    def _disarm(self, request_id: str) -> None:
+        timer = self._kill_timers.pop(request_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _send_cancel(self, worker: WorkerProcess) -> None:
+        rid = worker.job_id
+        if rid is None:
+            return
+        first = not worker.cancel_sent
+        worker.cancel()
+        if first and self._loop is not None:
+            log.info("cancelling", extra={"request_id": rid, "worker": worker.id})
+            self._kill_timers[rid] = self._loop.call_later(self.settings.cancel_grace_s, self._kill_if_still, worker,
+                                                           rid)
+
+    def _kill_if_still(self, worker: WorkerProcess, request_id: str) -> None:
+        self._kill_timers.pop(request_id, None)
+        if worker.job_id == request_id and worker in self.workers:
+            log.warning("the engine ignored the cancel for %.1f s; killing its worker", self.settings.cancel_grace_s,
+                        extra={"request_id": request_id, "worker": worker.id})
+            worker.kill()
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    # Loops ----------------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        """Claim a job for every READY worker; wake on a worker becoming READY or the store changing."""
+        version = self.feed.version
+        while True:
+            for worker in list(self.workers):
+                while worker.ready and not self._closing:
+                    try:
+                        job = await self._call(self.store.claim, worker.id, self.settings.lease_s)
+                    except KinemaError as exc:
+                        log.warning("claim failed: %s", exc)
+                        job = None
+                    if job is None or not worker.ready:
+                        if job is not None:  # the worker went away meanwhile: let the lease lapse back
+                            log.warning("claimed for a worker that is gone", extra={"request_id": job.id})
+                        break
+                    self.feed.notify()
+                    log.info("job started", extra={"request_id": job.id, "worker": worker.id, "attempt": job.attempts})
+                    worker.run(RunJob(job.id, job.payload or {}, job.base_url))
+                    break
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self.feed.wait(version, timeout=1.0))
+            woke = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({waiter, woke}, return_when=asyncio.FIRST_COMPLETED)
+            for f in (waiter, woke):
+                f.cancel()
+            version = self.feed.version
+
+    async def _watch_loop(self) -> None:
+        """Renew leases every heartbeat; on any store change, look for CANCELLING jobs we run."""
+        version = self.feed.version
+        last_beat = 0.0
+        while True:
+            beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval
+            if beat:
+                last_beat = time.monotonic()
+            for worker in list(self.workers):
+                rid = worker.job_id
+                if rid is None or worker.state is not WorkerState.BUSY:
+                    continue
+                try:
+                    if beat:
+                        state = await self._call(self.store.heartbeat, rid, worker.id, self.settings.lease_s)
+                    else:
+                        job = await self._call(self.store.get, rid)
+                        state = job.state if job is not None and job.worker_id == worker.id else None
+                except KinemaError as exc:
+                    log.warning("heartbeat failed: %s", exc, extra={"request_id": rid})
+                    continue
+                if worker.job_id != rid:
+                    continue
+                if state is JobState.CANCELLING or (state is None and beat):
+                    if state is None:
+                        log.warning("lease lost; stopping the job", extra={"request_id": rid, "worker": worker.id})
+                    self._send_cancel(worker)
+            timeout = max(0.05, self.settings.heartbeat_interval - (time.monotonic() - last_beat))
+            version = await self.feed.wait(version, timeout=timeout)
 
     async def _housekeeping(self) -> None:
-        """Start-timeouts of queued jobs (every 0.2 s) and retention (every minute, or sooner for short ones)."""
         last_purge = 0.0
         purge_every = max(0.5, min(60.0, self.settings.retention_s / 4))
         while True:
-            await asyncio.sleep(0.2)
             now = time.time()
-            for job in [j for j in self._queue if j.start_deadline is not None and now > j.start_deadline]:
-                self._queue.remove(job)
-                self._timed_out(job)
-            if now - last_purge > purge_every:
-                last_purge = now
-                cutoff = now - self.settings.retention_s
-                for job in [j for j in self.jobs.values() if j.completed_at is not None and j.completed_at < cutoff]:
-                    self._purge(job)
+            try:
+                expired = await self._call(self.store.expire_leases, now)
+                expired += await self._call(self.store.expire_start_deadlines, now)
+                if expired:
+                    self.feed.notify()
+                    self._wake.set()
+                if now - last_purge > purge_every:
+                    last_purge = now
+                    purged = await self._call(self.store.purge, now - self.settings.retention_s)
+                    if self.storage is not None:
+                        await asyncio.to_thread(self._delete_files, purged)
+            except KinemaError as exc:
+                log.warning("housekeeping failed: %s", exc)
+            await asyncio.sleep(HOUSEKEEPING_S)
+
+    # Files ----------------------------------------------------------------------------------
+    def _delete_files(self, jobs: list[Job]) -> None:
+        assert self.storage is not None
+        for job in jobs:
+            url = job.outcome.output.get("url") if job.outcome is not None and job.outcome.output else None
+            parsed = self.storage.parse_url_path(urllib.parse.urlsplit(url).path) if isinstance(url, str) else None
+            if parsed is not None:
+                self.storage.delete(parsed[0])
+        self.storage.purge_older_than(self.settings.retention_s)
+
+    def _clean_work_dir(self, worker_id: str) -> None:
+        """A killed worker leaves its partial MP4 behind; remove its work folder."""
+        shutil.rmtree(self.settings.work_dir / worker_id, ignore_errors=True)
+
+    def _sweep_work_dirs(self) -> None:
+        """Work folders of this machine's dead processes (``kill -9`` of a server and its workers)."""
+        root = self.settings.work_dir
+        if not root.is_dir():
+            return
+        host = socket.gethostname()
+        for folder in root.iterdir():
+            if folder.is_file() and folder.suffix == ".mp4":  # the old layout's partial outputs
+                folder.unlink(missing_ok=True)
+                continue
+            rest = folder.name[len(host) + 1:] if folder.name.startswith(host + "-") else None
+            pid = rest.split("-", 1)[0] if rest else ""
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,44 +1,70 @@
-"""Typed messages crossing the server ↔ worker process boundary (sent over a ``multiprocessing`` pipe).
+"""Typed messages crossing the dispatcher ↔ worker process boundary (a ``multiprocessing`` pipe).
 
-    server → worker:  RunJob
-    worker → server:  WorkerReady, JobStarted, JobLog, JobProgress, JobSucceeded, JobFailed
-Cancellation is not a message: the server sets the worker's shared cancel flag, which the
-engine's ``should_cancel`` reads, so a busy worker sees it without reading its pipe.
+    dispatcher → worker:  RunJob, Cancel, Shutdown
+    worker → dispatcher:  WorkerReady | WorkerDefunct (once, after loading the engine),
+                          JobLog*, JobProgress*, then JobDone (the job's outcome, cancellation included)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
+
+from kinema.engines import Progress
 
 __all__ = [
-    "RunJob",
-    "WorkerReady",
-    "JobStarted",
+    "Cancel",
+    "Command",
+    "JobDone",
     "JobLog",
     "JobProgress",
-    "JobSucceeded",
-    "JobFailed",
+    "RunJob",
+    "Shutdown",
+    "WorkerDefunct",
     "WorkerEvent",
+    "WorkerReady",
 ]
 
 
+# Dispatcher → worker ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunJob:
     request_id: str
     payload: dict[str, Any]
-    #: Base URLs under which ``/files/...`` URLs are this server's own (read from storage).
-    own_bases: tuple[str, ...] = ()
+    #: Base URL the request was submitted through (the output's URL uses it).
+    base_url: str
 
 
+@dataclass(frozen=True)
+class Cancel:
+    """Stop the running job ``request_id`` at its next cancel check."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Finish nothing more; exit."""
+
+
+Command = RunJob | Cancel | Shutdown
+
+
+# Worker → dispatcher ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkerReady:
+    """The engine is loaded; the worker takes jobs."""
+
     pid: int
+    load_s: float
 
 
 @dataclass(frozen=True)
-class JobStarted:
-    request_id: str
+class WorkerDefunct:
+    """The engine could not be loaded; the worker exits and takes no work."""
+
+    pid: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -46,34 +72,26 @@ class JobLog:
     request_id: str
     message: str
     level: str = "INFO"
-    timestamp: float = 0.0
+    ts: float = 0.0
 
 
 @dataclass(frozen=True)
 class JobProgress:
     request_id: str
-    step: int
-    total: int
+    progress: Progress
 
 
 @dataclass(frozen=True)
-class JobSucceeded:
-    request_id: str
-    output_path: str
-    width: int
-    height: int
-    frames: int
-    fps: int
-    inference_time: float
+class JobDone:
+    """The job's outcome as fal shows it (``status_code`` 200 with the video's ``File``, or an error)."""
 
-
-@dataclass(frozen=True)
-class JobFailed:
     request_id: str
     status_code: int
     body: dict[str, Any] = field(default_factory=dict)
-    error_type: str = "internal_error"
-    cancelled: bool = False
+    error_type: str | None = None
+    output: dict[str, Any] | None = None
+    inference_time: float | None = None
+    billed_seconds: float = 0.0
 
 
-WorkerEvent = Union[WorkerReady, JobStarted, JobLog, JobProgress, JobSucceeded, JobFailed]
+WorkerEvent = WorkerReady | WorkerDefunct | JobLog | JobProgress | JobDone

@@ -1,126 +1,170 @@
-"""The worker process: runs one job at a time through the engine, isolated from the server.
+"""The worker process: loads the engine once, then runs jobs one at a time through the pipeline.
 
-The server starts it with :func:`worker_main` (``spawn`` context) and a duplex pipe. It answers
-each :class:`~kinema.jobs.events.RunJob` with a stream of events ending in ``JobSucceeded`` or
-``JobFailed``. Cancellation arrives through a shared flag that the engine polls every frame.
+Started by :class:`kinema.jobs.runner.WorkerProcess` (``spawn`` context) with one end of a duplex
+pipe. It loads the engine on its device **before** it says :class:`WorkerReady`; a load failure is
+reported as :class:`WorkerDefunct` with its reason, and the process exits. A reader thread takes
+:class:`Cancel` messages while a job runs (the pipeline polls the cancel flag every frame); the
+pipe closing (the server died) cancels the running job and ends the process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import shutil
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
-from multiprocessing.sharedctypes import Synchronized
-from typing import Any
+from pathlib import Path
 
 from kinema.engines import Progress, load_engine
-from kinema.errors import Cancelled, InputError, KinemaError
-from kinema.jobs.events import JobFailed, JobLog, JobProgress, JobStarted, JobSucceeded, RunJob, WorkerReady
+from kinema.errors import Cancelled, EngineError, KinemaError, RequestCancelled
+from kinema.jobs.events import (
+    Cancel,
+    JobDone,
+    JobLog,
+    JobProgress,
+    RunJob,
+    Shutdown,
+    WorkerDefunct,
+    WorkerEvent,
+    WorkerReady,
+)
+from kinema.media.storage import Storage, open_storage
+from kinema.pipeline import Pipeline
 from kinema.settings import Settings
 
-__all__ = ["worker_main", "run_job"]
+__all__ = ["JobRunner", "worker_main"]
 
 log = logging.getLogger("kinema.worker")
-_parent_pid = os.getppid()
 
-#: Progress is logged at these fractions of the frames (engines call back every frame).
-_LOG_EVERY = 0.1
-
-
-def _own_file_reader(settings: Settings, own_bases: tuple[str, ...]):
-    from kinema.media.storage import FileStorage
-
-    storage = FileStorage(settings.files_dir)
-
-    def local(url: str) -> bytes | None:
-        for base in own_bases:
-            prefix = base.rstrip("/") + "/files/"
-            if url.startswith(prefix):
-                parsed = storage.parse_url_path("/files/" + url[len(prefix):].split("?", 1)[0])
-                if parsed is None:
-                    return None
-                stored = storage.get(*parsed)
-                return None if stored is None else stored.path.read_bytes()
-        return None
-
-    return local
+#: Progress of one stage is forwarded at most this often (each update is a store write).
+PROGRESS_EVERY_S = 0.2
 
 
-def run_job(job: RunJob, settings: Settings, send: Any, cancel_flag: Any) -> None:
-    """Run one job, reporting through ``send(event)``. Never raises."""
-    from kinema.media.fetch import Fetcher
-    from kinema.media.inputs import load_inputs
-    from kinema.schema import parse_input
+class JobRunner:
+    """Runs jobs on a loaded pipeline, reporting every event through ``send``."""
 
-    rid = job.request_id
-    t0 = time.monotonic()
-    send(JobStarted(rid))
+    def __init__(self, pipeline: Pipeline, storage: Storage, work_dir: Path, send: _Send):
+        self.pipeline = pipeline
+        self.storage = storage
+        self.work_dir = work_dir
+        self._send = send
+        self.cancel = threading.Event()
 
-    def emit(message: str, level: str = "INFO") -> None:
-        send(JobLog(rid, message, level, time.time()))
+    def run(self, job: RunJob) -> None:
+        """Run one job to its :class:`JobDone`. Never raises."""
+        rid = job.request_id
+        t0 = time.monotonic()
+        last_sent: dict[str, float] = {}
 
-    try:
-        # 1. Validate the request and fetch its inputs (422s that need the files come from here).
-        req = parse_input(job.payload)
-        fetcher = Fetcher(settings, local=_own_file_reader(settings, job.own_bases))
-        emit("fetching inputs")
-        inputs = load_inputs(req, fetcher.fetch, max_pixels=settings.max_image_pixels)
-        h, w = inputs.image.shape[:2]
-        emit(f"input image {w}x{h}; rendering {inputs.num_frames} frames")
+        def emit(message: str, level: str = "INFO") -> None:
+            self._send(JobLog(rid, message, level, time.time()))
 
-        # 2. Run the engine with a progress callback and the shared cancel flag.
-        engine = load_engine(settings.engine)
-        settings.work_dir.mkdir(parents=True, exist_ok=True)
-        output = settings.work_dir / f"{rid}.mp4"
-        next_log = [0.0]
+        def progress(p: Progress) -> None:
+            now = time.monotonic()
+            if p.step >= p.total or now - last_sent.get(p.stage, -1.0) >= PROGRESS_EVERY_S:
+                last_sent[p.stage] = now
+                self._send(JobProgress(rid, p))
 
-        def callback(p: Progress) -> None:
-            send(JobProgress(rid, p.step, p.total))
-            frac = p.step / max(p.total, 1)
-            if frac >= next_log[0] or p.step == p.total:
-                emit(f"rendered {p.step}/{p.total} frames ({frac:.0%})")
-                next_log[0] = frac + _LOG_EVERY
+        work_path = self.work_dir / f"{rid}.mp4"
+        try:
+            stored = self.pipeline.run(
+                job.payload, storage=self.storage, base_url=job.base_url, work_path=work_path,
+                file_name=f"kinema-{rid[:8]}.mp4", progress=progress, should_cancel=self.cancel.is_set, log=emit,
+            )
+            elapsed = time.monotonic() - t0
+            self._send(JobDone(rid, 200, {"video": stored.file}, None, output=stored.file,
+                               inference_time=elapsed, billed_seconds=stored.clip.duration_s))
+        except Cancelled:
+            emit("cancelled", "WARN")
+            self._done(rid, RequestCancelled())
+        except KinemaError as exc:
+            if isinstance(exc, EngineError):
+                emit(f"engine error: {exc}", "ERROR")
+                log.error("engine failed: %s", exc, extra={"request_id": rid})
+            self._done(rid, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug outside the engine must not kill the worker
+            log.error("job failed\n%s", traceback.format_exc(limit=8), extra={"request_id": rid})
+            emit(f"internal error: {type(exc).__name__}: {exc}", "ERROR")
+            self._done(rid, EngineError(f"The request failed: {type(exc).__name__}: {exc}"))
+        finally:
+            work_path.unlink(missing_ok=True)
 
-        def should_cancel() -> bool:
-            # A cancel request, or the server died (orphaned workers stop instead of rendering on).
-            return bool(cancel_flag.value) or os.getppid() != _parent_pid
-
-        info = engine(inputs, output, callback=callback, should_cancel=should_cancel, log=emit)
-        elapsed = time.monotonic() - t0
-        emit(f"done: {info.frames} frames {info.width}x{info.height} in {elapsed:.2f} s")
-        send(JobSucceeded(rid, str(output), info.width, info.height, info.frames, info.fps, elapsed))
-    except Cancelled:
-        send(JobFailed(rid, 400, {"detail": "Request was cancelled", "error_type": "request_cancelled"},
-                       "request_cancelled", cancelled=True))
-    except InputError as exc:
-        send(JobFailed(rid, exc.status_code, exc.body(), exc.error_type))
-    except KinemaError as exc:
-        send(JobFailed(rid, exc.status_code, exc.body(), exc.error_type))
-    except Exception as exc:  # noqa: BLE001 - the engine's bug must not kill the worker
-        tb = traceback.format_exc(limit=8)
-        emit(f"engine error: {type(exc).__name__}: {exc}", "ERROR")
-        log.error("engine failed\n%s", tb, extra={"request_id": rid})
-        send(JobFailed(rid, 500, {"detail": f"The engine failed: {type(exc).__name__}: {exc}",
-                                   "error_type": "engine_error"}, "engine_error"))
+    def _done(self, rid: str, exc: KinemaError) -> None:
+        self._send(JobDone(rid, exc.status_code, exc.body(), exc.error_type))
 
 
-def worker_main(conn: Connection, settings: Settings, cancel_flag: Synchronized) -> None:  # type: ignore[type-arg]
-    """Process entry point: serve RunJob messages until the pipe closes."""
-    from kinema.logs import configure_logging
+class _Send:
+    """``send(event)`` over the pipe from any thread (engines may log from their own threads)."""
 
-    configure_logging(settings.log_level)
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    global _parent_pid
-    _parent_pid = os.getppid()
-    conn.send(WorkerReady(os.getpid()))
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def __call__(self, event: WorkerEvent) -> None:
+        with self._lock:
+            self._conn.send(event)
+
+
+def _read_commands(conn: Connection, jobs: queue.SimpleQueue[RunJob | None], runner: JobRunner,
+                   current: list[str | None]) -> None:
+    """Reader thread: jobs to the queue, cancels straight to the running job's flag."""
     while True:
         try:
             msg = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
+        except (EOFError, OSError):
+            msg = Shutdown()  # the server is gone: stop what runs and exit
+        if isinstance(msg, RunJob):
+            jobs.put(msg)
+        elif isinstance(msg, Cancel):
+            if current[0] == msg.request_id:
+                runner.cancel.set()
+        elif isinstance(msg, Shutdown):
+            runner.cancel.set()
+            jobs.put(None)
             return
-        if msg is None:
-            return
-        if isinstance(msg, RunJob):  # the server clears the cancel flag before sending
-            run_job(msg, settings, conn.send, cancel_flag)
+
+
+def worker_main(conn: Connection, settings: Settings, worker_id: str, device: str) -> None:
+    """Process entry point: load the engine, say READY (or DEFUNCT), then serve jobs until told to stop."""
+    from kinema.logs import (
+        configure_logging,  # in the child only: the parent configured its own
+    )
+
+    configure_logging(settings.log_level)
+    send = _Send(conn)
+    t0 = time.monotonic()
+    try:
+        engine = load_engine(settings.engine, settings, device)
+    except Exception as exc:  # noqa: BLE001 - any load failure makes this worker DEFUNCT, with the reason
+        reason = str(exc) if isinstance(exc, KinemaError) else f"{type(exc).__name__}: {exc}"
+        log.error("engine failed to load: %s", reason, extra={"worker": worker_id, "device": device})
+        send(WorkerDefunct(os.getpid(), reason))
+        conn.close()
+        return
+    load_s = time.monotonic() - t0
+    storage = open_storage(settings)
+    work_dir = settings.work_dir / worker_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    runner = JobRunner(Pipeline(settings, engine, local=storage.read_own), storage, work_dir, send)
+    jobs: queue.SimpleQueue[RunJob | None] = queue.SimpleQueue()
+    current: list[str | None] = [None]
+    threading.Thread(target=_read_commands, args=(conn, jobs, runner, current), name="kinema-worker-commands",
+                     daemon=True).start()
+    send(WorkerReady(os.getpid(), load_s))
+    try:
+        while (job := jobs.get()) is not None:
+            runner.cancel.clear()
+            current[0] = job.request_id
+            try:
+                runner.run(job)
+            except (OSError, EOFError):  # the pipe broke mid-job: the server is gone
+                return
+            finally:
+                current[0] = None
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        conn.close()

@@ -1,5 +1,11 @@
-"""File storage on local disk: uploads and rendered outputs, served at ``/files/{id}/{name}``.
+"""File storage: uploads and rendered outputs, served at ``/files/{id}/{name}``.
 
+:class:`Storage` is what the workers need (``put`` an output → a fal ``File``; read one of the
+server's own file URLs); :class:`FileStorage` is its local-directory implementation (an S3 one can
+follow). Which URLs are the server's own is decided by :class:`OwnUrls` from the server's
+addresses (every name it answers to, ``KINEMA_PUBLIC_URL``), never by the worker parsing URLs.
+
+Local layout:
 Each file lives in its own folder ``<root>/<id>/`` holding the bytes under a sanitized name and a
 JSON sidecar (``meta.json``) with its content type and creation time. Writes go to a temporary
 file first and are renamed into place, so a reader never sees half a file.
@@ -7,17 +13,31 @@ file first and are renamed into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import secrets
 import shutil
 import time
+import urllib.parse
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterable
+from typing import Any, Protocol
 
-__all__ = ["FileStorage", "StoredFile", "sanitize_file_name", "sniff_content_type"]
+from kinema.errors import StorageError, StorageFull
+from kinema.settings import Settings
+
+__all__ = [
+    "FileStorage",
+    "OwnUrls",
+    "Storage",
+    "StoredFile",
+    "open_storage",
+    "sanitize_file_name",
+    "sniff_content_type",
+]
 
 _ID_RE = re.compile(r"[a-f0-9]{32}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -75,12 +95,101 @@ class StoredFile:
     created_at: float
 
 
-class FileStorage:
-    """Files on disk under ``root``; ids are random 128-bit hex strings."""
+class Storage(Protocol):
+    """Where outputs go and own inputs come from (local directory today, S3 later)."""
 
-    def __init__(self, root: Path):
+    def put(self, source: Path, *, file_name: str, content_type: str, base_url: str) -> dict[str, Any]:
+        """Take ``source`` (moved, not copied) and return its fal ``File``: url, content_type, file_name, file_size.
+
+        Raises :class:`~kinema.errors.StorageFull` (507) when out of space, else
+        :class:`~kinema.errors.StorageError`.
+        """
+        ...
+
+    def read_own(self, url: str) -> bytes | None:
+        """The bytes of one of this server's own file URLs; ``None`` for any other URL or an unknown file."""
+        ...
+
+
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _host_key(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+class OwnUrls:
+    """Recognises this server's own ``/files/`` URLs by every name it answers to.
+
+    A URL is the server's own when it starts with ``public_url`` (or one of ``bases``) followed by
+    ``/files/``, or when its host is one of the server's names (``localhost``, ``127.0.0.1``,
+    ``::1``, the bind host, ``allowed_hosts``) and its port the server's port. So a file uploaded
+    through ``localhost`` is found when the job was submitted through ``127.0.0.1``.
+    """
+
+    def __init__(self, *, port: int, hosts: Iterable[str] = (), bases: Iterable[str] = ()):
+        self.port = port
+        self.hosts = frozenset(_host_key(h) for h in (*_LOCAL_NAMES, *hosts) if _host_key(h) not in _WILDCARDS)
+        self.bases = tuple(sorted({b.rstrip("/") for b in bases if b}))
+
+    @classmethod
+    def of(cls, settings: Settings) -> OwnUrls:
+        # ``allowed_hosts`` arrives with the edge work of issue 7.27 (another branch); until then none.
+        allowed: Iterable[str] = getattr(settings, "allowed_hosts", ()) or ()
+        hosts = [settings.host, *(h.split(":")[0] if h.count(":") == 1 else h for h in allowed)]
+        bases = [settings.public_url] if settings.public_url else []
+        return cls(port=settings.port, hosts=hosts, bases=bases)
+
+    def file_path(self, url: str) -> str | None:
+        """``/files/{id}/{name}`` of an own URL, else ``None``."""
+        for base in self.bases:
+            if url.startswith(base + "/files/"):
+                return "/files/" + url[len(base) + len("/files/"):].split("?", 1)[0].split("#", 1)[0]
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            return None
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        if _host_key(parts.hostname) not in self.hosts or port != self.port:
+            return None
+        return urllib.parse.unquote(parts.path) if parts.path.startswith("/files/") else None
+
+
+class FileStorage:
+    """Files on disk under ``root``; ids are random 128-bit hex strings. Implements :class:`Storage`."""
+
+    def __init__(self, root: Path, own: OwnUrls | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.own = own
+
+    # The Storage interface ----------------------------------------------------------
+    def file_json(self, f: StoredFile, base_url: str) -> dict[str, Any]:
+        """fal's ``File`` of a stored file under ``base_url``."""
+        return {"url": base_url.rstrip("/") + self.url_path(f), "content_type": f.content_type,
+                "file_name": f.file_name, "file_size": f.size}
+
+    def put(self, source: Path, *, file_name: str, content_type: str, base_url: str) -> dict[str, Any]:
+        try:
+            stored = self.adopt(source, file_name=file_name, content_type=content_type)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StorageFull("no space left to store the output") from exc
+            raise StorageError(f"storing the output failed: {exc}") from exc
+        return self.file_json(stored, base_url)
+
+    def read_own(self, url: str) -> bytes | None:
+        path = self.own.file_path(url) if self.own is not None else None
+        parsed = self.parse_url_path(path) if path is not None else None
+        if parsed is None:
+            return None
+        stored = self.get(*parsed)
+        return None if stored is None else stored.path.read_bytes()
 
     # Writing -----------------------------------------------------------------
     @staticmethod
@@ -227,3 +336,7 @@ class FileStorage:
                 removed += 1
         return removed
 
+
+def open_storage(settings: Settings) -> FileStorage:
+    """The storage of a server or worker with these settings (files under the data dir)."""
+    return FileStorage(settings.files_dir, OwnUrls.of(settings))

@@ -60,7 +60,9 @@ class MotionEngine:
                 yield frame
                 progress(Progress(i + 1, n, "render"))
         finally:
-            made.close()
+            close = getattr(made, "close", None)
+            if close is not None:
+                close()
 
 
 def load(settings: Settings, device: str) -> MotionEngine:

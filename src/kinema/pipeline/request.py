@@ -1,0 +1,137 @@
+"""One request through the engine: parse → fetch → decode → frames → contract → encode (→ store).
+
+The worker runs :meth:`Pipeline.run` (the clip goes to :class:`~kinema.media.storage.Storage`);
+``kinema generate`` / ``kinema batch`` run :meth:`Pipeline.render` to a file of their choosing.
+Both share the engine the pipeline was built with, loaded once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kinema.engines import Engine, EngineInputs, LogFn, Progress, ProgressFn
+from kinema.engines.geometry import output_size, resize_image
+from kinema.errors import Cancelled, EngineError, KinemaError
+from kinema.media.encode import VideoWriter
+from kinema.media.fetch import Fetcher, LocalReader
+from kinema.media.inputs import load_inputs
+from kinema.media.storage import Storage
+from kinema.pipeline.contract import conform
+from kinema.schema import parse_input
+from kinema.settings import Settings
+
+__all__ = ["Clip", "Pipeline", "Stored"]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """What a render produced (the file is complete)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: int
+    frames: int
+    #: Seconds from the start of the request to the encoded file.
+    wall_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A clip handed to storage: the fal ``File`` of the video."""
+
+    clip: Clip
+    file: dict[str, Any]
+
+
+class Pipeline:
+    """The request pipeline around one loaded engine."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, local: LocalReader | None = None):
+        self.settings = settings
+        self.engine = engine
+        self._fetcher = Fetcher(settings, local=local)
+
+    # 1-3. Parse, fetch, decode ---------------------------------------------------------
+    def prepare(self, payload: Mapping[str, Any], *, log: LogFn) -> EngineInputs:
+        """The request's inputs, validated, fetched and decoded; :class:`InputError` (422) otherwise."""
+        req = parse_input(dict(payload))
+        log("fetching inputs")
+        inputs = load_inputs(req, self._fetcher.fetch, max_pixels=self.settings.max_image_pixels)
+        h, w = inputs.image.shape[:2]
+        log(f"input image {w}x{h}; rendering {inputs.num_frames} frames")
+        return inputs
+
+    # 4-6. Engine frames → contract → encode ------------------------------------------
+    def render(
+        self,
+        inputs: EngineInputs,
+        output: Path,
+        *,
+        progress: ProgressFn,
+        should_cancel: Callable[[], bool],
+        log: LogFn,
+        started: float | None = None,
+    ) -> Clip:
+        """Encode the clip to ``output``; nothing is left there unless it completes.
+
+        Engine failures that are not kinema errors become :class:`EngineError` (500 ``engine_error``).
+        """
+        t0 = time.monotonic() if started is None else started
+        image = inputs.image
+        size = output_size(image.shape[1], image.shape[0], self.settings.output_short_side)
+        count = inputs.num_frames
+        first = resize_image(image, size)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            source = self.engine.frames(inputs, size=size, progress=progress, should_cancel=should_cancel, log=log)
+            made = conform(source, fps=float(self.engine.fps), first=first, count=count, progress=progress, log=log)
+            with VideoWriter(output, size[0], size[1], 30) as writer:
+                for i, frame in enumerate(made):
+                    if should_cancel():
+                        raise Cancelled(f"cancelled at frame {i} of {count}")
+                    writer.write(frame)
+                    progress(Progress(i + 1, count, "encode"))
+        except (KinemaError, Cancelled):
+            output.unlink(missing_ok=True)
+            raise
+        except Exception as exc:
+            output.unlink(missing_ok=True)
+            raise EngineError(f"The engine failed: {type(exc).__name__}: {exc}") from exc
+        return Clip(output, size[0], size[1], 30, count, time.monotonic() - t0)
+
+    # All of it, ending in storage -----------------------------------------------------
+    def run(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        storage: Storage,
+        base_url: str,
+        work_path: Path,
+        file_name: str,
+        progress: ProgressFn,
+        should_cancel: Callable[[], bool],
+        log: LogFn,
+    ) -> Stored:
+        """Render ``payload`` to ``work_path`` and hand it to ``storage.put`` (which takes the file)."""
+        t0 = time.monotonic()
+        inputs = self.prepare(payload, log=log)
+        if should_cancel():
+            raise Cancelled("cancelled before rendering")
+        clip = self.render(inputs, work_path, progress=progress, should_cancel=should_cancel, log=log, started=t0)
+        try:
+            file = storage.put(work_path, file_name=file_name, content_type="video/mp4", base_url=base_url)
+        finally:
+            if work_path.exists():
+                os.unlink(work_path)
+        log(f"done: {clip.frames} frames {clip.width}x{clip.height} in {clip.wall_s:.2f} s")
+        return Stored(clip, file)
