@@ -122,8 +122,8 @@ def test_a_full_disk_is_store_full_and_changes_nothing(tmp_path: Path) -> None:
     store = SqliteJobStore(path)
     rid = store.submit(key_id="k", payload={}, priority=0, base_url="h", webhook_url=None, start_deadline=None).id
     store.claim("w", 30)
-    (pages,) = store._w.execute("PRAGMA page_count").fetchone()  # noqa: SLF001 (the writer's own size cap)
-    store._w.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001
+    (pages,) = store._w.execute("PRAGMA page_count").fetchone()  # cap the writer connection at its current size
+    store._w.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(StoreFull) as info:
         store.submit(key_id="k", payload={"big": "x" * 100_000}, priority=0, base_url="h", webhook_url=None,
                      start_deadline=None)
