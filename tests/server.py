@@ -21,6 +21,8 @@ from typing import Iterator
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Output short side for servers running a fixture engine (``KINEMA_OUTPUT_SHORT_SIDE``).
+FIXTURE_SHORT_SIDE = "90"
 
 __all__ = ["Server", "running_server", "free_port", "start_server", "ROOT"]
 
@@ -78,6 +80,8 @@ def start_server(
     key = key or create_key(data_dir)
     port = port or free_port()
     full_env = {**os.environ, "KINEMA_ENGINE": _engine_spec(engine), **(env or {})}
+    if "tests/engines/" in engine:  # fixture engines: small clips (short side 90) keep the tests fast
+        full_env.setdefault("KINEMA_OUTPUT_SHORT_SIDE", FIXTURE_SHORT_SIDE)
     args = [sys.executable, "-m", "kinema", "serve", "--port", str(port), "--data-dir", str(data_dir),
             "--workers", str(workers)]
     host = "127.0.0.1"

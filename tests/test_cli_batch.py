@@ -12,7 +12,10 @@ from kinema.cli.main import main
 from kinema.media.encode import read_frames
 from server import free_port, running_server
 from conftest import data_uri
-from test_cli_generate import ENGINE, FRAME_SIZE, cli_env, one_error_line, run_cli, write_photo
+from test_cli_generate import ENGINE, FRAME_SIZE, SHORT_SIDE, cli_env, one_error_line, run_cli, write_photo
+
+#: The 640x360 photo at the fixture short side: (height, width).
+WIDE_FRAME_SIZE = (90, 160)
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +23,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KINEMA_SERVER", "KINEMA_KEY", "FAL_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KINEMA_ENGINE", ENGINE)
+    monkeypatch.setenv("KINEMA_OUTPUT_SHORT_SIDE", SHORT_SIDE)
 
 
 def write_jsonl(path: Path, lines: list[object | str]) -> Path:
@@ -65,7 +69,7 @@ def test_batch_in_process_with_failures_and_resume(tmp_path: Path, batch_dir: Pa
     assert recs[1]["status"] == "ok" and recs[1]["output"] == "line-0001.mp4"
     assert recs[4]["status"] == "ok" and recs[4]["output"] == "line-0004.mp4"
     assert read_frames(out / "line-0001.mp4").shape == (150, *FRAME_SIZE, 3)
-    assert read_frames(out / "line-0004.mp4").shape == (300, *FRAME_SIZE, 3)
+    assert read_frames(out / "line-0004.mp4").shape == (300, *WIDE_FRAME_SIZE, 3)
     assert recs[4]["frames"] == 300 and recs[4]["duration_s"] == pytest.approx(10.0)
     assert recs[3]["status"] == "error" and recs[3]["error"]["http_status"] == 422
     assert recs[3]["error"]["detail"][0]["loc"] == ["body", "cfg_scale"]
@@ -137,7 +141,7 @@ def test_batch_through_server(tmp_path: Path, batch_dir: Path, server) -> None:
     assert recs[1]["status"] == "ok" and recs[3]["status"] == "ok"
     assert recs[1]["request_id"] and recs[1]["video_url"].startswith(server.url + "/files/")
     assert read_frames(out / "line-0001.mp4").shape == (150, *FRAME_SIZE, 3)
-    assert read_frames(out / "line-0003.mp4").shape == (300, *FRAME_SIZE, 3)
+    assert read_frames(out / "line-0003.mp4").shape == (300, *WIDE_FRAME_SIZE, 3)
     # Line 2 failed on the server (the image is too small), line 4 before anything was sent.
     assert recs[2]["error"]["http_status"] == 422 and recs[2]["error"]["request_id"]
     assert recs[2]["error"]["detail"][0]["loc"] == ["body", "image_url"]

@@ -20,7 +20,9 @@ from server import ROOT, free_port, running_server
 KINEMA = str(ROOT / ".venv" / "bin" / "kinema")
 ENGINE = f"{ROOT}/tests/engines/cli_fixture.py:render"
 FAILING = f"{ROOT}/tests/engines/failing.py:render"
-FRAME_SIZE = (90, 160)  # the fixture engines' (height, width)
+#: The output contract for the square test photo at the fixture engines' short side (KINEMA_OUTPUT_SHORT_SIDE=90).
+FRAME_SIZE = (90, 90)  # (height, width)
+SHORT_SIDE = "90"
 
 
 # -- helpers shared by the CLI test files --------------------------------------------------------
@@ -46,7 +48,7 @@ def write_mask(path: Path, box: tuple[int, int, int, int], size: tuple[int, int]
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"KINEMA_SERVER", "KINEMA_KEY", "FAL_KEY"}}
-    env.update({"KINEMA_ENGINE": ENGINE, **extra})
+    env.update({"KINEMA_ENGINE": ENGINE, "KINEMA_OUTPUT_SHORT_SIDE": SHORT_SIDE, **extra})
     return env
 
 
@@ -60,6 +62,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KINEMA_SERVER", "KINEMA_KEY", "FAL_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KINEMA_ENGINE", ENGINE)
+    monkeypatch.setenv("KINEMA_OUTPUT_SHORT_SIDE", SHORT_SIDE)
 
 
 @pytest.fixture
@@ -85,7 +88,7 @@ def test_generate_subprocess_writes_video_preview_and_summary(tmp_path: Path, im
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(str(out)) and "5.00 s" in lines[0] and "150 frames" in lines[0]
-    assert "wall" in lines[0] and "160x90" in lines[0]
+    assert "wall" in lines[0] and "90x90" in lines[0]
     # The progress bar reached the end on stderr.
     assert "150/150 frames" in proc.stderr
     # The contact sheet: 8 frames, 4 columns x 2 rows, each cell showing its frame.

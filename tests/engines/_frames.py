@@ -1,42 +1,40 @@
-"""Shared by the fixture engines: small frames from the input image, streamed to the real encoder."""
+"""Shared by the fixture engines: a scrolling clip of the input image, in the engine form.
+
+``FixtureEngine`` yields ``30 x duration`` frames (or what its ``fps`` needs) at the size the
+pipeline asks for, checks the cancel flag before every frame and reports progress per frame.
+Hooks let a fixture sleep, fail or crash at a given frame.
+"""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from kinema.engines import EngineInputs, Progress, RenderInfo
+from kinema.engines import CancelCheck, EngineInputs, LogFn, Progress, ProgressFn
 from kinema.errors import Cancelled
-from kinema.media.encode import VideoWriter
-
-SIZE = (160, 90)
+from kinema.pipeline.contract import source_frames_needed
 
 
-def encode_small(
-    inputs: EngineInputs,
-    output: Path,
-    callback: Callable[[Progress], None],
-    should_cancel: Callable[[], bool],
-    *,
-    per_frame_s: float = 0.0,
-    on_frame: Callable[[int], None] | None = None,
-) -> RenderInfo:
-    w, h = SIZE
-    base = cv2.resize(inputs.image, (w, h), interpolation=cv2.INTER_AREA)
-    n = inputs.num_frames
-    with VideoWriter(output, w, h, 30, preset="ultrafast") as writer:
+@dataclass
+class FixtureEngine:
+    fps: float = 30.0
+    per_frame_s: float = 0.0
+    on_frame: Callable[[int, EngineInputs, LogFn], None] | None = None
+
+    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
+               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+        base = cv2.resize(inputs.image, size, interpolation=cv2.INTER_AREA)
+        n = source_frames_needed(self.fps, inputs.num_frames)
         for i in range(n):
             if should_cancel():
                 raise Cancelled()
-            if on_frame is not None:
-                on_frame(i)
-            frame = np.roll(base, i, axis=1)
-            writer.write(frame)
-            if per_frame_s:
-                time.sleep(per_frame_s)
-            callback(Progress(i + 1, n))
-    return RenderInfo(w, h, 30, n)
+            if self.on_frame is not None:
+                self.on_frame(i, inputs, log)
+            if self.per_frame_s:
+                time.sleep(self.per_frame_s)
+            progress(Progress(i + 1, n, "render"))
+            yield np.roll(base, i, axis=1)

@@ -7,11 +7,12 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
-from kinema.engines import EngineInputs, RenderInfo
+from _frames import FixtureEngine
 
-from _frames import encode_small  # noqa: E402  (engines are loaded by file path)
+from kinema.engines import EngineInputs, LogFn
 
 
 def _summary(inputs: EngineInputs) -> dict:
@@ -32,11 +33,16 @@ def _summary(inputs: EngineInputs) -> dict:
     }
 
 
-def render(inputs: EngineInputs, output: Path, *, callback, should_cancel, log) -> RenderInfo:
-    record = os.environ.get("KINEMA_CLI_RECORD")
-    if record:
-        safe = "".join(c if c.isalnum() else "_" for c in inputs.prompt)[:60]
-        (Path(record) / f"{safe}.json").write_text(json.dumps(_summary(inputs)))
-    log(f"cli fixture engine: {inputs.num_frames} frames")
-    per_frame = 0.05 if "slow" in inputs.prompt else 0.0
-    return encode_small(inputs, output, callback, should_cancel, per_frame_s=per_frame)
+def _per_frame(i: int, inputs: EngineInputs, log: LogFn) -> None:
+    if i == 0:
+        record = os.environ.get("KINEMA_CLI_RECORD")
+        if record:
+            safe = "".join(c if c.isalnum() else "_" for c in inputs.prompt)[:60]
+            (Path(record) / f"{safe}.json").write_text(json.dumps(_summary(inputs)))
+        log(f"cli fixture engine: {inputs.num_frames} frames")
+    if "slow" in inputs.prompt:
+        time.sleep(0.05)
+
+
+def load(settings: object, device: str) -> FixtureEngine:
+    return FixtureEngine(on_frame=_per_frame)

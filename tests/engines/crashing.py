@@ -2,16 +2,16 @@
 
 import os
 import signal
-from pathlib import Path
 
-from kinema.engines import EngineInputs, RenderInfo
+from _frames import FixtureEngine
 
-from _frames import encode_small  # noqa: E402
+from kinema.engines import EngineInputs, LogFn
 
 
-def render(inputs: EngineInputs, output: Path, *, callback, should_cancel, log) -> RenderInfo:
-    def on_frame(i: int) -> None:
-        if i == 10:
-            os.kill(os.getpid(), signal.SIGKILL)
+def _die_at_10(i: int, inputs: EngineInputs, log: LogFn) -> None:
+    if i == 10:
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    return encode_small(inputs, output, callback, should_cancel, on_frame=on_frame)
+
+def load(settings: object, device: str) -> FixtureEngine:
+    return FixtureEngine(on_frame=_die_at_10)

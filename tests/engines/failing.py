@@ -1,15 +1,14 @@
 """Failing: the engine raises an ordinary exception at frame 5."""
 
-from pathlib import Path
+from _frames import FixtureEngine
 
-from kinema.engines import EngineInputs, RenderInfo
-
-from _frames import encode_small  # noqa: E402
+from kinema.engines import EngineInputs, LogFn
 
 
-def render(inputs: EngineInputs, output: Path, *, callback, should_cancel, log) -> RenderInfo:
-    def on_frame(i: int) -> None:
-        if i == 5:
-            raise RuntimeError("fixture engine failure at frame 5")
+def _fail_at_5(i: int, inputs: EngineInputs, log: LogFn) -> None:
+    if i == 5:
+        raise RuntimeError("fixture engine failure at frame 5")
 
-    return encode_small(inputs, output, callback, should_cancel, on_frame=on_frame)
+
+def load(settings: object, device: str) -> FixtureEngine:
+    return FixtureEngine(on_frame=_fail_at_5)

@@ -1,15 +1,14 @@
 """Slow: 0.05 s per frame with a log line every 30 frames (cancel and streaming tests)."""
 
-from pathlib import Path
+from _frames import FixtureEngine
 
-from kinema.engines import EngineInputs, RenderInfo
-
-from _frames import encode_small  # noqa: E402
+from kinema.engines import EngineInputs, LogFn
 
 
-def render(inputs: EngineInputs, output: Path, *, callback, should_cancel, log) -> RenderInfo:
-    def on_frame(i: int) -> None:
-        if i % 30 == 0:
-            log(f"slow engine at frame {i}")
+def _every_30(i: int, inputs: EngineInputs, log: LogFn) -> None:
+    if i % 30 == 0:
+        log(f"slow engine at frame {i}")
 
-    return encode_small(inputs, output, callback, should_cancel, per_frame_s=0.05, on_frame=on_frame)
+
+def load(settings: object, device: str) -> FixtureEngine:
+    return FixtureEngine(per_frame_s=0.05, on_frame=_every_30)

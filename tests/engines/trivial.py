@@ -1,12 +1,16 @@
 """Fast: a small scrolling clip of the input image, 30 × duration frames."""
 
-from pathlib import Path
+from _frames import (
+    FixtureEngine,  # (engines are loaded by file path; the folder is on sys.path)
+)
 
-from kinema.engines import EngineInputs, RenderInfo
-
-from _frames import encode_small  # noqa: E402  (engines are loaded by file path)
+from kinema.engines import EngineInputs, LogFn
 
 
-def render(inputs: EngineInputs, output: Path, *, callback, should_cancel, log) -> RenderInfo:
-    log(f"trivial engine: prompt {inputs.prompt!r}")
-    return encode_small(inputs, output, callback, should_cancel)
+def _announce(i: int, inputs: EngineInputs, log: LogFn) -> None:
+    if i == 0:
+        log(f"trivial engine: prompt {inputs.prompt!r}")
+
+
+def load(settings: object, device: str) -> FixtureEngine:
+    return FixtureEngine(on_frame=_announce)

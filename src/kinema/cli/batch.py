@@ -210,22 +210,16 @@ def _error_record(line: BatchLine, error: dict[str, Any]) -> dict[str, Any]:
 def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argparse.Namespace,
                show: Callable[[str], None], log: Callable[[str], None] | None,
                finished: Callable[[dict[str, Any]], None]) -> None:
-    from kinema.cli.local import render_local, resolve_files
-    from kinema.engines import load_engine
+    from kinema.cli.local import LocalRenderer, render_local, resolve_files
     from kinema.errors import InputError
-    from kinema.settings import Settings
 
-    engine = args.engine or Settings.from_env().engine
-    try:
-        load_engine(engine)
-    except (ValueError, ImportError, OSError) as exc:
-        raise CliError(f"cannot load engine {engine!r}: {exc}") from None
+    renderer = LocalRenderer(args.engine)  # the engine loads once for the whole file
     for line in todo:
         name = output_name(line.number)
         try:
             payload = _prepare(line, base_dir)
             on_progress = lambda step, total, n=line.number: show(f"line {n}: {step}/{total} frames")  # noqa: E731
-            result = render_local(resolve_files(payload, base_dir), out_dir / name, engine=engine,
+            result = render_local(resolve_files(payload, base_dir), out_dir / name, renderer=renderer,
                                   on_progress=on_progress, on_log=log)
             finished(_ok_record(line, name, out_dir, result.wall_s))
         except InputError as exc:

@@ -10,24 +10,26 @@ import base64
 import mimetypes
 import os
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from kinema.cli.main import CliError
 from kinema.errors import InputError, error_item
 
 __all__ = [
     "URL_FIELDS",
-    "is_url",
-    "data_uri",
-    "url_fields",
-    "resolve_files",
-    "check_files",
-    "parse_trajectory",
-    "format_detail",
-    "render_local",
+    "LocalRenderer",
     "LocalResult",
+    "check_files",
+    "data_uri",
+    "format_detail",
+    "is_url",
+    "parse_trajectory",
+    "render_local",
+    "resolve_files",
+    "url_fields",
 ]
 
 #: Top-level fields that hold a URL (``dynamic_masks[i].mask_url`` too).
@@ -170,6 +172,64 @@ class LocalResult:
     wall_s: float
 
 
+class LocalRenderer:
+    """The request pipeline in this process, its engine loaded once (for one request or a whole batch)."""
+
+    def __init__(self, engine: str | None = None):
+        from kinema.engines import load_engine
+        from kinema.errors import EngineLoadError
+        from kinema.pipeline import Pipeline
+        from kinema.settings import Settings
+
+        settings = Settings.from_env()
+        if engine:
+            settings = settings.replace(engine=engine)
+        try:
+            loaded = load_engine(settings.engine, settings, settings.device_for(0))
+        except EngineLoadError as exc:
+            raise CliError(f"cannot load engine {settings.engine!r}: {exc}") from None
+        self.pipeline = Pipeline(settings, loaded)
+
+    def render(
+        self,
+        payload: Mapping[str, Any],
+        out: Path,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_log: Callable[[str], None] | None = None,
+    ) -> LocalResult:
+        """Validate, fetch and render one request, writing the MP4 to ``out`` (only once complete).
+
+        Raises :class:`InputError` for invalid input and :class:`CliError` when the engine fails.
+        """
+        from kinema.engines import Progress
+        from kinema.errors import KinemaError
+
+        t0 = time.monotonic()
+        say = on_log or (lambda message: None)
+        inputs = self.pipeline.prepare(payload, log=say)
+
+        def progress(p: Progress) -> None:
+            if on_progress is not None and p.stage == "encode":
+                on_progress(p.step, p.total)
+
+        # Render to a partial file beside the output, then move it into place.
+        partial = out.with_name(f".{out.name}.partial.mp4")
+        try:
+            clip = self.pipeline.render(inputs, partial, progress=progress, should_cancel=lambda: False, log=say,
+                                        started=t0)
+            os.replace(partial, out)
+        except KinemaError as exc:
+            if isinstance(exc, InputError):
+                raise
+            cause = exc.__cause__
+            reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+            raise CliError(f"the engine failed: {reason}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return LocalResult(out, clip.width, clip.height, clip.fps, clip.frames, time.monotonic() - t0)
+
+
 def render_local(
     payload: Mapping[str, Any],
     out: Path,
@@ -177,50 +237,11 @@ def render_local(
     engine: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_log: Callable[[str], None] | None = None,
+    renderer: LocalRenderer | None = None,
 ) -> LocalResult:
-    """Validate, fetch and render one request in this process, writing the MP4 to ``out``.
-
-    Raises :class:`InputError` for invalid input and :class:`CliError` when the engine fails.
-    The file appears at ``out`` only when complete.
-    """
-    from kinema.engines import Progress, load_engine
-    from kinema.errors import KinemaError
-    from kinema.media.fetch import Fetcher
-    from kinema.media.inputs import load_inputs
+    """One request in this process (``renderer`` reuses an engine already loaded, e.g. by a batch)."""
+    # Check the request before loading the engine: a bad request should not wait for a model to load.
     from kinema.schema import parse_input
-    from kinema.settings import Settings
 
-    t0 = time.monotonic()
-    # 1. Check inputs: the schema, then the files themselves.
-    req = parse_input(dict(payload))
-    settings = Settings.from_env()
-    if engine:
-        settings = settings.replace(engine=engine)
-    inputs = load_inputs(req, Fetcher(settings).fetch, max_pixels=settings.max_image_pixels)
-
-    # 2. Load the engine.
-    try:
-        render = load_engine(settings.engine)
-    except (ValueError, ImportError, OSError) as exc:
-        raise CliError(f"cannot load engine {settings.engine!r}: {exc}") from None
-
-    # 3. Render to a partial file beside the output, then move it into place.
-    partial = out.with_name(f".{out.name}.partial.mp4")
-
-    def callback(p: Progress) -> None:
-        if on_progress is not None:
-            on_progress(p.step, p.total)
-
-    try:
-        info = render(inputs, partial, callback=callback, should_cancel=lambda: False,
-                      log=on_log or (lambda message: None))
-        os.replace(partial, out)
-    except (InputError, CliError, KeyboardInterrupt):
-        raise
-    except KinemaError as exc:
-        raise CliError(f"the engine failed: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - an engine bug is reported, not dumped as a traceback
-        raise CliError(f"the engine failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return LocalResult(out, info.width, info.height, info.fps, info.frames, time.monotonic() - t0)
+    parse_input(dict(payload))
+    return (renderer or LocalRenderer(engine)).render(payload, out, on_progress=on_progress, on_log=on_log)

@@ -57,8 +57,8 @@ class MotionEngine:
                 if should_cancel():
                     raise Cancelled(f"cancelled at frame {i} of {n}")
                 frame = next(made)
-                yield frame
                 progress(Progress(i + 1, n, "render"))
+                yield frame
         finally:
             close = getattr(made, "close", None)
             if close is not None:
