@@ -83,7 +83,7 @@ def test_an_old_data_dir_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert conn.execute("SELECT status FROM webhook_deliveries").fetchone()[0] == "PENDING"
+    assert conn.execute("SELECT status FROM webhook_deliveries").fetchone()[0] == "pending"
     conn.close()
     SqliteJobStore(path).close()  # opening again is a no-op
 

@@ -191,7 +191,7 @@ def test_run_loop_retries_with_injected_sleep(tmp_path, receiver):
         outbox.enqueue("req-3", "u", rx.url, webhook_body("req-3", "req-3", False, {"detail": "x"}, "x"))
         task = asyncio.create_task(outbox.run())
         for _ in range(500):
-            if outbox.deliveries("req-3")[0]["status"] != "pending":
+            if outbox.deliveries("req-3")[0]["status"] in ("delivered", "failed"):
                 break
             await asyncio.sleep(0.01)
         task.cancel()
@@ -329,8 +329,8 @@ def test_attempt_cut_short_by_shutdown_is_due_again(tmp_path, receiver):
 
     before = time.time()
     rows = asyncio.run(main())
-    # released, not leased out for timeout + 30 s, and not counted as an attempt
-    assert (rows[0]["status"], rows[0]["attempts"]) == ("pending", 0)
+    # released, not leased out for timeout + 30 s; counted, because the receiver got the copy (issue 7.22)
+    assert (rows[0]["status"], rows[0]["attempts"]) == ("pending", 1) and len(hang.received) == 1
     assert rows[0]["next_attempt_at"] <= time.time() and rows[0]["next_attempt_at"] >= before
 
 
@@ -456,3 +456,63 @@ def test_attempt_connects_to_the_checked_address(tmp_path):
     assert req.url.host == "93.184.216.34" and req.url.port == 8443 and req.url.raw_path == b"/in?x=1"
     assert req.headers["host"] == "hooks.example.com:8443"
     assert req.extensions["sni_hostname"] == "hooks.example.com"
+
+
+def test_one_keys_slow_receiver_does_not_delay_another_key(tmp_path, receiver):
+    """Issue 7.22: 64 deliveries of one key to a receiver that takes 2 s each must not hold up another key's."""
+    slow = receiver([200], delay_s=2.0)
+    fast = receiver([200])
+
+    async def main() -> tuple[float, int]:
+        outbox = WebhookOutbox(settings_for(tmp_path, webhook_timeout_s=10.0))
+        for i in range(64):
+            outbox.enqueue(f"slow-{i}", "key-a", slow.url, b"{}")
+        task = asyncio.create_task(outbox.run())
+        await asyncio.get_running_loop().run_in_executor(None, slow.arrived.wait, 10)
+        start = time.monotonic()
+        outbox.enqueue("fast", "key-b", fast.url, b"{}")
+        outbox.wake()
+        await asyncio.get_running_loop().run_in_executor(None, fast.arrived.wait, 30)
+        elapsed = time.monotonic() - start
+        in_flight_a = len(slow.received)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await outbox.aclose()
+        return elapsed, in_flight_a
+
+    elapsed, slow_started = asyncio.run(main())
+    assert len(fast.received) == 1
+    # Key a's receiver holds every one of its slots for 2 s; key b's webhook is sent at once, not after them.
+    assert elapsed < 1.0, elapsed
+    assert slow_started <= 4  # at most PER_KEY_CONCURRENT of key a's attempts were in flight
+
+
+def test_a_receiver_that_always_times_out_gets_at_most_the_attempt_limit(tmp_path, receiver):
+    """Issue 7.22: two outboxes on one database, one shut down mid-attempt: never more copies than attempts."""
+    hang = receiver([200], delay_s=5.0)
+    settings = settings_for(tmp_path, webhook_timeout_s=0.4, webhook_attempts=3, webhook_backoff_s=0.05)
+
+    async def main() -> list[dict]:
+        first, second = WebhookOutbox(settings), WebhookOutbox(settings)
+        first.enqueue("hang", "u", hang.url, b"{}")
+        tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+        await asyncio.get_running_loop().run_in_executor(None, hang.arrived.wait, 10)
+        tasks[0].cancel()  # shut one down in the middle of its attempt
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[0]
+        for _ in range(300):
+            if second.deliveries("hang")[0]["status"] == "failed":
+                break
+            second.wake()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # anything still to be sent would go out now
+        rows = second.deliveries("hang")
+        await first.aclose()
+        await second.aclose()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return rows
+
+    rows = asyncio.run(main())
+    assert (rows[0]["status"], rows[0]["attempts"]) == ("failed", 3)
+    assert len(hang.received) == 3

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     body BLOB NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'PENDING',
+    status TEXT NOT NULL DEFAULT 'pending',
     last_error TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
@@ -197,9 +197,6 @@ def _upgrade_from_v1(conn: sqlite3.Connection) -> None:
             )
         conn.execute("DROP TABLE job_logs_v1")
         conn.execute("UPDATE jobs SET log_count = (SELECT COUNT(*) FROM job_logs WHERE request_id = jobs.id)")
-    if "webhook_deliveries" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}:
-        # Delivery states were lower-case strings before they became an Enum.
-        conn.execute("UPDATE webhook_deliveries SET status = UPPER(status)")
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -215,8 +212,6 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             if "jobs" in tables and "state" not in _columns(conn, "jobs"):
                 _upgrade_from_v1(conn)
             else:
-                if "webhook_deliveries" in tables:
-                    conn.execute("UPDATE webhook_deliveries SET status = UPPER(status)")
                 for statement in _TABLES.split(";"):
                     if statement.strip():
                         conn.execute(statement)

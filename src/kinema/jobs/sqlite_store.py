@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kinema.jobs.sqlite_schema import connect, ensure_schema
-from kinema.jobs.states import DeliveryState, JobState, check_transition
+from kinema.jobs.states import JobState, check_transition
 from kinema.jobs.store import (
     MAX_ATTEMPTS,
     Job,
@@ -37,7 +37,7 @@ from kinema.jobs.store import (
     disconnected_outcome,
     start_timeout_outcome,
 )
-from kinema.jobs.webhooks import webhook_body
+from kinema.jobs.webhooks import insert_delivery, webhook_body
 
 __all__ = ["SqliteJobStore", "connect"]
 
@@ -225,11 +225,7 @@ class SqliteJobStore:
             )
         if job.webhook_url:
             body = webhook_body(job.id, job.id, outcome.ok, outcome.body, _webhook_error(outcome))
-            conn.execute(
-                "INSERT INTO webhook_deliveries (request_id, user_id, url, body, attempts, next_attempt_at, status,"
-                " created_at, updated_at) VALUES (?,?,?,?,0,?,?,?,?)",
-                (job.id, job.key_id, job.webhook_url, body, now, DeliveryState.PENDING.value, now, now),
-            )
+            insert_delivery(conn, job.id, job.key_id, job.webhook_url, body, now)
         done = self._load(conn, job.id)
         assert done is not None
         return done

@@ -91,10 +91,10 @@ def check_worker_transition(old: WorkerState, new: WorkerState) -> None:
 
 
 class DeliveryState(str, enum.Enum):
-    PENDING = "PENDING"  # waiting for its (next) attempt
-    DELIVERING = "DELIVERING"  # an attempt is in flight
-    DELIVERED = "DELIVERED"  # the receiver answered 2xx
-    FAILED = "FAILED"  # attempts exhausted
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERING = "delivering"  # an attempt is in flight
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # attempts exhausted
 
 
 _DELIVERY_MOVES: Mapping[DeliveryState, frozenset[DeliveryState]] = {

@@ -3,12 +3,14 @@
 Retry schedule: after failed attempt ``n`` the next one waits ``webhook_backoff_s * 2**(n-1)``
 plus 0-10 % jitter (deterministic per delivery and attempt). With the defaults (10 attempts,
 15 s base) the nine waits sum to 15 s * 511 = 7665 s ≈ 2 h 8 min (≤ 2 h 21 min with jitter,
-plus up to ``webhook_timeout_s`` per attempt); then the delivery is ``failed``.
+plus up to ``webhook_timeout_s`` per attempt); then the delivery is ``failed``. Delivery states are
+:class:`~kinema.jobs.states.DeliveryState` (stored lower-case, as kinema 0.1 stored them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
@@ -17,7 +19,9 @@ import socket
 import sqlite3
 import threading
 import time
-from typing import Any, Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,38 +29,38 @@ import httpx
 from kinema import __version__
 from kinema.addresses import address_problem
 from kinema.jobs import signing
+from kinema.jobs.sqlite_schema import connect, ensure_schema
+from kinema.jobs.states import DeliveryState, check_delivery_transition
 from kinema.settings import Settings
 
-__all__ = ["webhook_body", "WebhookOutbox", "DestinationRefused", "check_webhook_url"]
+__all__ = ["DestinationRefused", "WebhookOutbox", "check_webhook_url", "insert_delivery", "webhook_body"]
 
 log = logging.getLogger("kinema.webhooks")
 
 #: At most this many deliveries in flight at once.
 MAX_CONCURRENT = 16
+#: At most this many of one key's deliveries in flight at once (fairness across keys, issue 7.22).
+PER_KEY_CONCURRENT = 4
+#: A claimed attempt is leased for the timeout plus this long before another process may take it over.
+LEASE_MARGIN_S = 30.0
 #: The run loop re-reads the table at least this often (rows enqueued by other processes).
 POLL_S = 30.0
 JITTER = 0.1
 PURGE_EVERY_S = 3600.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    url TEXT NOT NULL,
-    body BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_request ON webhook_deliveries(request_id);
-"""
-_COLUMNS = ("id", "request_id", "user_id", "url", "body", "attempts", "next_attempt_at", "status",
-            "last_error", "created_at", "updated_at")
+_COLUMNS = (
+    "id",
+    "request_id",
+    "user_id",
+    "url",
+    "body",
+    "attempts",
+    "next_attempt_at",
+    "status",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
 
 
 def webhook_body(request_id: str, gateway_request_id: str, ok: bool, payload: Any, error: str | None) -> bytes:
@@ -69,8 +73,13 @@ def webhook_body(request_id: str, gateway_request_id: str, ok: bool, payload: An
         raise ValueError("a successful webhook carries no error")
     if not ok and not (isinstance(error, str) and error):
         raise ValueError("a failed webhook needs a non-empty error string")
-    body: dict[str, Any] = {"request_id": request_id, "gateway_request_id": gateway_request_id,
-                            "status": "OK" if ok else "ERROR", "payload": None, "error": error}
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "gateway_request_id": gateway_request_id,
+        "status": "OK" if ok else "ERROR",
+        "payload": None,
+        "error": error,
+    }
     try:
         encoded = json.dumps(payload, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -97,16 +106,31 @@ def check_webhook_url(url: str) -> None:
     parts.port  # noqa: B018  (raises ValueError on a bad port)
 
 
-class WebhookOutbox:
-    """Durable webhook deliveries in the ``webhook_deliveries`` table of ``settings.db_path``.
+def insert_delivery(conn: sqlite3.Connection, request_id: str, user_id: str, url: str, body: bytes, now: float) -> None:
+    """Add a delivery, due at ``now``, inside the caller's transaction (the job store calls it when a job ends)."""
+    conn.execute(
+        "INSERT INTO webhook_deliveries (request_id, user_id, url, body, attempts, next_attempt_at, status,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
+        (request_id, user_id, url, body, now, DeliveryState.PENDING.value, now, now),
+    )
 
-    ``enqueue`` may be called from any thread; ``run``/``deliver_due``/``aclose`` belong to one
-    event loop. Each attempt is claimed in the table first (a lease of the timeout plus 30 s), so
-    two outboxes on one database never send the same attempt twice. Only a 2xx is success
-    (redirects are not followed). Unless ``webhook_allow_private``, the host is resolved before
-    each attempt and any non-public address fails the delivery for good; the attempt then connects
-    to the checked address (``Host`` header and TLS server name stay the URL's host), so a second
-    DNS answer cannot swap in another address.
+
+class WebhookOutbox:
+    """Durable webhook deliveries in the ``webhook_deliveries`` table of the job store's database.
+
+    Rows are added by the job store in the transaction that ends a job (or by :meth:`enqueue`).
+    ``run``/``deliver_due``/``aclose`` belong to one event loop. An attempt is claimed in the table
+    first (PENDING → DELIVERING, ``attempts`` + 1, leased for the timeout plus 30 s), so two outboxes
+    on one database never send the same attempt twice, and every copy that may have reached the
+    receiver is counted: a receiver is never sent more than ``webhook_attempts`` copies, whether
+    attempts time out, the process shuts down mid-attempt or dies (a lapsed DELIVERING lease is
+    PENDING again, or FAILED once the attempts are used up). Fair across keys: at most
+    :data:`PER_KEY_CONCURRENT` attempts of one key are in flight at once and due rows are taken
+    round-robin across keys, so one key's slow receiver cannot hold up another key's webhook.
+    Only a 2xx is success (redirects are not followed). Unless ``webhook_allow_private``, the host
+    is resolved before each attempt and any non-public address fails the delivery for good; the
+    attempt then connects to the checked address (``Host`` header and TLS server name stay the
+    URL's host), so a second DNS answer cannot swap in another address.
     """
 
     def __init__(
@@ -124,20 +148,19 @@ class WebhookOutbox:
         self._sleep = sleep
         self._key = signing.load_or_create_key(settings.webhook_key_path)
         self._db_lock = threading.Lock()
-        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(settings.db_path), check_same_thread=False, isolation_level=None,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(settings.db_path)
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        ensure_schema(self._db)
         self._client = httpx.AsyncClient(
-            transport=transport, timeout=settings.webhook_timeout_s, follow_redirects=False,
+            transport=transport,
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
             headers={"User-Agent": f"kinema-webhooks/{__version__}"},
+            limits=httpx.Limits(max_connections=MAX_CONCURRENT, max_keepalive_connections=MAX_CONCURRENT),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._inflight: dict[int, tuple[str, asyncio.Task[None]]] = {}
         self._last_purge = float("-inf")
         self._closed = False
 
@@ -150,15 +173,10 @@ class WebhookOutbox:
         check_webhook_url(url)
         if not isinstance(body, bytes):
             raise TypeError("webhook body must be bytes")
-        now = self._clock()
         with self._db_lock:
-            cur = self._db.execute(
-                "INSERT INTO webhook_deliveries (request_id, user_id, url, body, attempts, next_attempt_at,"
-                " status, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
-                (request_id, user_id, url, body, now, now, now),
-            )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+            insert_delivery(self._db, request_id, user_id, url, body, self._clock())
+            (rowid,) = self._db.execute("SELECT last_insert_rowid()").fetchone()
+        return int(rowid)
 
     def wake(self) -> None:
         """Nudge the ``run`` loop (safe from any thread; a no-op before ``run`` starts)."""
@@ -169,21 +187,22 @@ class WebhookOutbox:
     def deliveries(self, request_id: str) -> list[dict[str, Any]]:
         with self._db_lock:
             rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM webhook_deliveries WHERE request_id = ? ORDER BY id",
-                (request_id,),
+                f"SELECT {', '.join(_COLUMNS)} FROM webhook_deliveries WHERE request_id = ? ORDER BY id", (request_id,)
             ).fetchall()
-        return [dict(zip(_COLUMNS, r)) for r in rows]
+        return [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
 
     def purge(self, older_than_s: float | None = None) -> int:
         """Delete delivered/failed rows last touched more than ``older_than_s`` (default: retention) ago."""
         cutoff = self._clock() - (self.settings.retention_s if older_than_s is None else older_than_s)
         with self._db_lock:
             cur = self._db.execute(
-                "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?", (cutoff,))
+                "DELETE FROM webhook_deliveries WHERE status IN (?, ?) AND updated_at < ?",
+                (DeliveryState.DELIVERED.value, DeliveryState.FAILED.value, cutoff),
+            )
         return cur.rowcount
 
     async def deliver_due(self) -> int:
-        """Attempt every due delivery once and wait for the outcomes; returns how many were attempted."""
+        """Attempt every due delivery once (within the limits) and wait for the outcomes; returns how many."""
         rows = self._claim_due(MAX_CONCURRENT)
         await asyncio.gather(*(self._attempt(row) for row in rows))
         return len(rows)
@@ -197,12 +216,13 @@ class WebhookOutbox:
                 self._wakeup.clear()
                 if self._clock() - self._last_purge >= PURGE_EVERY_S:
                     self._last_purge = self._clock()
-                    self.purge()
-                for row in self._claim_due(MAX_CONCURRENT - len(self._inflight)):
+                    await asyncio.to_thread(self.purge)
+                rows = await asyncio.to_thread(self._claim_due, MAX_CONCURRENT - len(self._inflight), self._busy())
+                for row in rows:
                     task = asyncio.create_task(self._attempt(row))
-                    self._inflight[row["id"]] = task
-                    task.add_done_callback(lambda _t, i=row["id"]: self._done(i))
-                await self._wait(self._next_delay())
+                    self._inflight[row["id"]] = (row["user_id"], task)
+                    task.add_done_callback(functools.partial(self._done, int(row["id"])))
+                await self._wait(await asyncio.to_thread(self._next_delay, self._busy()))
                 if self._closed:
                     return
         finally:
@@ -221,17 +241,26 @@ class WebhookOutbox:
             self._db.close()
 
     # The loop -----------------------------------------------------------------
-    def _done(self, delivery_id: int) -> None:
+    def _done(self, delivery_id: int, _task: object = None) -> None:
         self._inflight.pop(delivery_id, None)
         if self._wakeup is not None:
             self._wakeup.set()
 
-    def _next_delay(self) -> float | None:
-        if len(self._inflight) >= MAX_CONCURRENT:
+    def _busy(self) -> dict[int, str]:
+        """A snapshot of the attempts in flight (delivery id → key), for use off the event loop."""
+        return {i: key for i, (key, _) in self._inflight.items()}
+
+    def _next_delay(self, inflight: dict[int, str]) -> float | None:
+        if len(inflight) >= MAX_CONCURRENT:
             return None  # a finishing task wakes us
+        busy = [k for k, n in Counter(inflight.values()).items() if n >= PER_KEY_CONCURRENT]
+        marks = ",".join("?" * len(busy))
         with self._db_lock:
             row = self._db.execute(
-                "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'").fetchone()
+                "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status IN (?, ?)"
+                + (f" AND user_id NOT IN ({marks})" if busy else ""),
+                (DeliveryState.PENDING.value, DeliveryState.DELIVERING.value, *busy),
+            ).fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._clock())
 
     async def _wait(self, delay: float | None) -> None:
@@ -246,34 +275,72 @@ class WebhookOutbox:
             sleeper.cancel()
 
     async def _cancel_inflight(self) -> None:
-        tasks = list(self._inflight.values())
+        tasks = [task for _, task in self._inflight.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._inflight.clear()
 
-    def _claim_due(self, limit: int) -> list[dict[str, Any]]:
-        """Take up to ``limit`` due pending rows, pushing their ``next_attempt_at`` out by the lease."""
+    def _claim_due(self, limit: int, inflight: dict[int, str] | None = None) -> list[dict[str, Any]]:
+        """Take up to ``limit`` due rows, round-robin across keys, each key within :data:`PER_KEY_CONCURRENT`."""
         if limit <= 0:
             return []
         now = self._clock()
-        lease = now + self.settings.webhook_timeout_s + 30.0
-        claimed = []
+        lease = now + self.settings.webhook_timeout_s + LEASE_MARGIN_S
+        inflight = self._busy() if inflight is None else inflight
+        busy = Counter(inflight.values())
+        claimed: list[dict[str, Any]] = []
         with self._db_lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM webhook_deliveries WHERE status = 'pending'"
-                " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?", (now, limit + len(self._inflight)),
-            ).fetchall()
-            for r in rows:
-                row = dict(zip(_COLUMNS, r))
-                if row["id"] in self._inflight or len(claimed) >= limit:
-                    continue
-                cur = self._db.execute(
-                    "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?"
-                    " AND status = 'pending' AND next_attempt_at <= ?", (lease, now, row["id"], now))
-                if cur.rowcount == 1:
+            due = self._db.execute(
+                "SELECT 1 FROM webhook_deliveries WHERE status IN (?, ?) AND next_attempt_at <= ? LIMIT 1",
+                (DeliveryState.PENDING.value, DeliveryState.DELIVERING.value, now),
+            ).fetchone()
+            if due is None:  # the common case: no write transaction at all
+                return []
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._recover_lapsed(now)
+                rows = self._db.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id"
+                    " ORDER BY next_attempt_at, id) AS turn FROM webhook_deliveries WHERE status = ?"
+                    " AND next_attempt_at <= ?) AS due ORDER BY turn, next_attempt_at, id LIMIT ?",
+                    (DeliveryState.PENDING.value, now, limit + len(inflight) + MAX_CONCURRENT),
+                ).fetchall()
+                for r in rows:
+                    row = dict(zip(_COLUMNS, r, strict=True))
+                    if len(claimed) >= limit or row["id"] in inflight or busy[row["user_id"]] >= PER_KEY_CONCURRENT:
+                        continue
+                    check_delivery_transition(DeliveryState.PENDING, DeliveryState.DELIVERING)
+                    self._db.execute(
+                        "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                        " updated_at = ? WHERE id = ? AND status = ?",
+                        (DeliveryState.DELIVERING.value, lease, now, row["id"], DeliveryState.PENDING.value),
+                    )
+                    row["attempts"] += 1
+                    busy[row["user_id"]] += 1
                     claimed.append(row)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return claimed
+
+    def _recover_lapsed(self, now: float) -> None:
+        """DELIVERING rows whose lease lapsed (their process died mid-attempt): due again, or failed."""
+        interrupted = "the delivering process stopped during the attempt"
+        self._db.execute(
+            "UPDATE webhook_deliveries SET status = CASE WHEN attempts >= ? THEN ? ELSE ? END,"
+            " last_error = ?, updated_at = ? WHERE status = ? AND next_attempt_at <= ?",
+            (
+                self.settings.webhook_attempts,
+                DeliveryState.FAILED.value,
+                DeliveryState.PENDING.value,
+                interrupted,
+                now,
+                DeliveryState.DELIVERING.value,
+                now,
+            ),
+        )
 
     # One attempt --------------------------------------------------------------
     async def _check_destination(self, url: str) -> str | None:
@@ -292,8 +359,10 @@ class WebhookOutbox:
         for ip in addresses:
             problem = address_problem(ip)
             if problem is not None:
-                raise DestinationRefused(f"refused: {host} resolves to non-public address {ip} ({problem})"
-                                         " (set KINEMA_WEBHOOK_ALLOW_PRIVATE=1 to allow)")
+                raise DestinationRefused(
+                    f"refused: {host} resolves to non-public address {ip} ({problem})"
+                    " (set KINEMA_WEBHOOK_ALLOW_PRIVATE=1 to allow)"
+                )
         return str(addresses[0])
 
     async def _attempt(self, row: dict[str, Any]) -> None:
@@ -301,8 +370,9 @@ class WebhookOutbox:
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_s):
                 address = await self._check_destination(row["url"])
-                headers = signing.signature_headers(self._key, row["request_id"], row["user_id"],
-                                                    int(self._clock()), row["body"])
+                headers = signing.signature_headers(
+                    self._key, row["request_id"], row["user_id"], int(self._clock()), row["body"]
+                )
                 headers["Content-Type"] = "application/json"
                 url = httpx.URL(row["url"])
                 extensions: dict[str, Any] = {}
@@ -311,58 +381,72 @@ class WebhookOutbox:
                     if url.scheme == "https":
                         extensions["sni_hostname"] = url.host
                     url = url.copy_with(host=address)
-                request = self._client.build_request("POST", url, content=row["body"], headers=headers,
-                                                     extensions=extensions)
+                request = self._client.build_request(
+                    "POST", url, content=row["body"], headers=headers, extensions=extensions
+                )
                 response = await self._client.send(request, stream=True)
                 await response.aclose()  # the receiver's body is of no interest
             error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         except asyncio.CancelledError:
-            self._release(row["id"])
+            # Shut down mid-attempt: the receiver may have the copy, so the attempt counts; due again at once.
+            self._release(row)
             raise
         except DestinationRefused as exc:
             log.warning("webhook %d for %s: %s", row["id"], row["request_id"], exc)
-            self._finish(row["id"], "failed", row["attempts"], str(exc))
+            await asyncio.to_thread(self._finish, row["id"], DeliveryState.FAILED, str(exc))
             return
         except TimeoutError:
             error = f"timed out after {self.settings.webhook_timeout_s:g} s"
         except Exception as exc:  # noqa: BLE001  (any failure is a failed attempt, never a dead loop)
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        attempts = row["attempts"] + 1
+        attempts = row["attempts"]
         if error is None:
-            self._finish(row["id"], "delivered", attempts, None)
+            await asyncio.to_thread(self._finish, row["id"], DeliveryState.DELIVERED, None)
             log.info("webhook %d for %s delivered (attempt %d)", row["id"], row["request_id"], attempts)
         elif attempts >= self.settings.webhook_attempts:
-            self._finish(row["id"], "failed", attempts, error)
-            log.warning("webhook %d for %s failed for good after %d attempts: %s", row["id"], row["request_id"],
-                        attempts, error)
+            await asyncio.to_thread(self._finish, row["id"], DeliveryState.FAILED, error)
+            log.warning(
+                "webhook %d for %s failed for good after %d attempts: %s", row["id"], row["request_id"], attempts, error
+            )
         else:
             delay = self.retry_delay(row["id"], attempts)
-            self._finish(row["id"], "pending", attempts, error, next_attempt_at=self._clock() + delay)
-            log.info("webhook %d for %s attempt %d failed (%s); retrying in %.1f s", row["id"], row["request_id"],
-                     attempts, error, delay)
+            await asyncio.to_thread(self._finish, row["id"], DeliveryState.PENDING, error, self._clock() + delay)
+            log.info(
+                "webhook %d for %s attempt %d failed (%s); retrying in %.1f s",
+                row["id"],
+                row["request_id"],
+                attempts,
+                error,
+                delay,
+            )
 
     def retry_delay(self, delivery_id: int, attempts: int) -> float:
         """Wait after ``attempts`` failed attempts: base * 2**(attempts-1) * (1 + jitter in [0, 0.1))."""
         digest = hashlib.sha256(f"{delivery_id}:{attempts}".encode()).digest()
         jitter = int.from_bytes(digest[:8], "big") / 2**64 * JITTER
-        return self.settings.webhook_backoff_s * 2 ** (attempts - 1) * (1.0 + jitter)
+        return float(self.settings.webhook_backoff_s * 2 ** (attempts - 1) * (1.0 + jitter))
 
-    def _finish(self, delivery_id: int, status: str, attempts: int, error: str | None,
-                next_attempt_at: float | None = None) -> None:
+    def _finish(
+        self, delivery_id: int, state: DeliveryState, error: str | None, next_attempt_at: float | None = None
+    ) -> None:
+        check_delivery_transition(DeliveryState.DELIVERING, state)
         now = self._clock()
         with self._db_lock:
             self._db.execute(
-                "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_error = ?,"
-                " next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?",
-                (status, attempts, error, next_attempt_at, now, delivery_id))
+                "UPDATE webhook_deliveries SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
+                " updated_at = ? WHERE id = ? AND status = ?",
+                (state.value, error, next_attempt_at, now, delivery_id, DeliveryState.DELIVERING.value),
+            )
 
-    def _release(self, delivery_id: int) -> None:
-        """An attempt cut short by shutdown: make it due again at once (for the next run)."""
-        now = self._clock()
+    def _release(self, row: dict[str, Any]) -> None:
+        """An attempt cut short by shutdown: due again at once (for the next run), or failed if it was the last."""
+        last = row["attempts"] >= self.settings.webhook_attempts
         try:
-            with self._db_lock:
-                self._db.execute(
-                    "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?"
-                    " AND status = 'pending'", (now, now, delivery_id))
+            self._finish(
+                row["id"],
+                DeliveryState.FAILED if last else DeliveryState.PENDING,
+                "the attempt was cut short by a shutdown",
+                None if last else self._clock(),
+            )
         except sqlite3.ProgrammingError:  # connection already closed
             pass
