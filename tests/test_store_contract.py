@@ -227,9 +227,17 @@ def test_list_is_paginated_newest_first_per_key_without_inputs(store: JobStore) 
     page3 = store.list("k1", limit=2, before=page2[-1].id)
     assert [s.id for s in page1 + page2 + page3] == mine[::-1]
     assert page3[-1].state is JobState.SUCCEEDED and page3[-1].status_code == 200
-    assert page3[-1].output == ok().output
+    assert page3[-1].body == {"video": ok().output} and page3[-1].fal_status == "COMPLETED"
+    assert page1[0].input == {"prompt": "p", "n": 1} and page1[0].base_url == "http://h"
     assert not hasattr(page1[0], "payload")
     assert [s.id for s in store.list("k2", limit=10)] != [] and store.list("k3", limit=10) == []
+
+
+def test_list_leaves_data_uris_out(store: JobStore) -> None:
+    big = "data:image/png;base64," + "A" * 1_000_000
+    submit(store, payload={"prompt": "keep me", "image_url": big, "dynamic_masks": [{"mask_url": big, "t": [1]}]})
+    (row,) = store.list("k1", limit=5)
+    assert row.input == {"prompt": "keep me", "image_url": None, "dynamic_masks": [{"mask_url": None, "t": [1]}]}
 
 
 def test_usage_survives_purge_and_purge_keeps_live_jobs(store: JobStore) -> None:

@@ -13,8 +13,12 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "connect", "ensure_schema"]
+__all__ = ["SCHEMA_VERSION", "connect", "ensure_schema", "input_summary"]
+
+#: Strings longer than this in a request's input are left out of its summary (data URIs, mostly).
+SUMMARY_MAX_STRING = 2048
 
 SCHEMA_VERSION = 2
 
@@ -26,6 +30,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL,
     priority INTEGER NOT NULL DEFAULT 0,
     payload TEXT NOT NULL,
+    input_summary TEXT NOT NULL DEFAULT '{}',
     base_url TEXT NOT NULL,
     webhook_url TEXT,
     created_at REAL NOT NULL,
@@ -83,6 +88,17 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_request ON webhook_deliveries(request_id);
 """
+
+
+def input_summary(payload: Any) -> Any:
+    """The input as ``/requests`` lists it: ``data:`` URIs and other long strings become ``None``."""
+    if isinstance(payload, dict):
+        return {k: input_summary(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [input_summary(v) for v in payload]
+    if isinstance(payload, str) and (payload.startswith("data:") or len(payload) > SUMMARY_MAX_STRING):
+        return None
+    return payload
 
 
 def connect(path: Path, *, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
@@ -162,9 +178,9 @@ def _upgrade_from_v1(conn: sqlite3.Connection) -> None:
         else:
             state, started_at = "QUEUED", None
         conn.execute(
-            "INSERT INTO jobs (seq, id, key_id, state, priority, payload, base_url, webhook_url, created_at,"
+            "INSERT INTO jobs (seq, id, key_id, state, priority, payload, input_summary, base_url, webhook_url, created_at,"
             " start_deadline, attempts, started_at, completed_at, status_code, result_body, error_type, output,"
-            " inference_time, billed_seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " inference_time, billed_seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 seq,
                 rid,
@@ -172,6 +188,7 @@ def _upgrade_from_v1(conn: sqlite3.Connection) -> None:
                 state,
                 priority,
                 payload,
+                json.dumps(input_summary(json.loads(payload))),
                 base_url,
                 webhook_url,
                 created_at,

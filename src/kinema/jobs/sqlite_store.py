@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kinema.jobs.sqlite_schema import connect, ensure_schema
+from kinema.jobs.sqlite_schema import connect, ensure_schema, input_summary
 from kinema.jobs.states import JobState, check_transition
 from kinema.jobs.store import (
     MAX_ATTEMPTS,
@@ -242,17 +242,18 @@ class SqliteJobStore:
         start_deadline: float | None,
     ) -> Job:
         rid = str(uuid.uuid4())
-        text = json.dumps(payload)
+        text, summary = json.dumps(payload), json.dumps(input_summary(payload))
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO jobs (id, key_id, state, priority, payload, base_url, webhook_url, created_at,"
-                " start_deadline) VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO jobs (id, key_id, state, priority, payload, input_summary, base_url, webhook_url,"
+                " created_at, start_deadline) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     rid,
                     key_id,
                     JobState.QUEUED.value,
                     int(priority),
                     text,
+                    summary,
                     base_url,
                     webhook_url,
                     self._clock(),
@@ -348,13 +349,24 @@ class SqliteJobStore:
                     return []
                 bound = int(row[0])
             return c.execute(
-                "SELECT id, seq, state, created_at, completed_at, status_code, error_type, output FROM jobs"
-                " WHERE key_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                "SELECT id, seq, state, base_url, created_at, completed_at, input_summary, status_code, error_type,"
+                " result_body FROM jobs WHERE key_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
                 (key_id, bound, limit),
             ).fetchall()
 
         return [
-            JobSummary(r[0], int(r[1]), JobState(r[2]), r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else None)
+            JobSummary(
+                id=r[0],
+                seq=int(r[1]),
+                state=JobState(r[2]),
+                base_url=r[3],
+                created_at=float(r[4]),
+                completed_at=r[5],
+                input=json.loads(r[6]),
+                status_code=r[7],
+                error_type=r[8],
+                body=json.loads(r[9]) if r[9] else None,
+            )
             for r in self._read(q)
         ]
 

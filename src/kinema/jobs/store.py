@@ -138,12 +138,19 @@ class JobSummary:
     id: str
     seq: int
     state: JobState
+    base_url: str
     created_at: float
     completed_at: float | None
+    #: The input with ``data:`` URIs and other long strings left out (``None``).
+    input: dict[str, Any]
     status_code: int | None
     error_type: str | None
-    #: The fal ``File`` of the video on success.
-    output: dict[str, Any] | None
+    #: The outcome's body (the result on success, fal's error body otherwise).
+    body: dict[str, Any] | None
+
+    @property
+    def fal_status(self) -> str:
+        return fal_status(self.state)
 
 
 class JobStore(Protocol):
