@@ -138,7 +138,7 @@ def test_a_lapsed_lease_is_run_again_by_a_live_worker(tmp_path: Path, photo_uri:
             rid = submit(store, photo_uri)
             ghost = store.claim("ghost-worker", 0.3)
             assert ghost is not None and ghost.id == rid
-        async with running(tmp_path, "trivial.py") as (s, store, d):
+        async with running(tmp_path, "trivial.py") as (_s, store, d):
             await until(lambda: state(store, rid) is JobState.SUCCEEDED)
             job = store.get(rid)
             assert job is not None and job.attempts == 2 and job.worker_id != "ghost-worker"
@@ -148,10 +148,10 @@ def test_a_lapsed_lease_is_run_again_by_a_live_worker(tmp_path: Path, photo_uri:
 
 def test_a_worker_crash_fails_the_job_and_a_fresh_worker_takes_over(tmp_path: Path, photo_uri: str) -> None:
     async def main() -> None:
-        async with running(tmp_path, "crashing.py") as (s, store, d):
+        async with running(tmp_path, "crashing.py") as (_s, store, _d):
             for _ in range(2):
                 rid = submit(store, photo_uri)
-                await until(lambda: state(store, rid).terminal)
+                await until(lambda rid=rid: state(store, rid).terminal)
                 job = store.get(rid)
                 assert job is not None and job.outcome is not None
                 assert (job.outcome.status_code, job.outcome.error_type) == (503, "runner_disconnected")
@@ -164,7 +164,7 @@ def test_a_load_failure_makes_the_worker_defunct_and_no_job_is_claimed(tmp_path:
     monkeypatch.setenv("KINEMA_TEST_LOAD_FAIL", "CUDA out of memory on cuda:0")
 
     async def main() -> None:
-        async with running(tmp_path, "load_counting.py") as (s, store, d):
+        async with running(tmp_path, "load_counting.py") as (_s, store, d):
             await until(lambda: d.workers[0].state is WorkerState.DEFUNCT)
             rid = submit(store, photo_uri)
             await asyncio.sleep(1.0)
