@@ -132,7 +132,7 @@ def test_an_engine_ignoring_cancel_is_killed_its_partial_file_removed_and_respaw
 
 def test_a_lapsed_lease_is_run_again_by_a_live_worker(tmp_path: Path, photo_uri: str) -> None:
     async def main() -> None:
-        async with running(tmp_path, "trivial.py") as (s, store, d):
+        async with running(tmp_path, "trivial.py") as (_s, store, d):
             await until(lambda: d.workers[0].state is WorkerState.READY)
             await d.stop()  # no claims from here: a "ghost" worker elsewhere takes the job and vanishes
             rid = submit(store, photo_uri)

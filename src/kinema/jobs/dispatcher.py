@@ -97,10 +97,16 @@ class Dispatcher:
         self._io.shutdown(wait=True)
 
     def health(self) -> dict[str, Any]:
-        """For ``/health``: whether this process can take work and, if not, why."""
+        """The ``/health`` body's worker part: whether this process can take work and, if not, why.
+
+        ``status`` is ``ok`` while requests can be served (now, or once an engine finishes loading) and
+        ``unavailable`` when every worker is DEFUNCT (answer 503 then); ``reason`` says why not.
+        """
         states = [w.state for w in self.workers]
         can = any(s in (WorkerState.READY, WorkerState.BUSY) for s in states)
+        dead = bool(states) and all(s is WorkerState.DEFUNCT for s in states)
         body: dict[str, Any] = {
+            "status": "unavailable" if dead else "ok",
             "can_take_work": can,
             "workers": [
                 {"id": w.id, "state": w.state.value, "device": w.device, "job": w.job_id, "load_s": w.load_s,
@@ -110,7 +116,7 @@ class Dispatcher:
         }
         if not can:
             reasons = sorted({w.reason for w in self.workers if w.reason})
-            if states and all(s is WorkerState.DEFUNCT for s in states):
+            if dead:
                 body["reason"] = "every worker is DEFUNCT: " + "; ".join(reasons or ["unknown"])
             else:
                 body["reason"] = "the engine is loading"
