@@ -65,6 +65,10 @@ class Settings:
     #: Short side of the output clips. fal's contract is 720; smaller values are for tests and
     #: previews only (they change what clients receive).
     output_short_side: int = 720
+    # -- Job store and API (jobs core, owner A) -----------------------------------------------
+    #: How long a store write waits for a database locked by another process before the request
+    #: gets 503 ``store_unavailable``.
+    store_busy_timeout_s: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -1,13 +1,14 @@
-"""The ASGI application: wires settings, stores, the dispatcher, webhooks and routes together."""
+"""The ASGI application: wires settings, the job store and its change feed, the dispatcher, webhooks and routes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,15 +18,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kinema import __version__
-from kinema.api import files, queue
-from kinema.api.auth import require_key
+from kinema.api import account, files, queue
 from kinema.api.errors import ApiError, install_error_handlers
 from kinema.api.openapi import build_openapi
+from kinema.api.state import AppState, StoreGate, app_state
 from kinema.jobs.dispatcher import Dispatcher
-from kinema.jobs.store import Job, JobStore
-from kinema.jobs.webhooks import WebhookOutbox, webhook_body
+from kinema.jobs.feed import ChangeFeed
+from kinema.jobs.sqlite_store import SqliteJobStore
+from kinema.jobs.webhooks import WebhookOutbox
 from kinema.keys import KeyStore
-from kinema.media.storage import FileStorage
+from kinema.media.storage import open_storage
 from kinema.settings import Settings
 
 __all__ = ["create_app"]
@@ -55,98 +57,73 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _adopt_output(storage: FileStorage):
-    def adopt(job: Job, path: Path) -> dict[str, Any]:
-        stored = storage.adopt(path, file_name=f"kinema-{job.id[:8]}.mp4", content_type="video/mp4")
-        job.output_file = stored.id
-        return {"video": files.file_json(storage, stored, job.base_url)}
-
-    return adopt
+async def _wake_outbox_on_changes(feed: ChangeFeed, outbox: WebhookOutbox) -> None:
+    """The store queues webhook deliveries when jobs end (in any process): let the outbox look at once."""
+    version = feed.version
+    while True:
+        version = await feed.wait(version, timeout=None)
+        outbox.wake()
 
 
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = JobStore(settings.db_path)
-        storage = FileStorage(settings.files_dir)
+        store = SqliteJobStore(
+            settings.db_path, price_per_second=settings.price_per_second, busy_timeout_s=settings.store_busy_timeout_s
+        )
+        feed = ChangeFeed(store)
+        await feed.start()
+        storage = open_storage(settings)
         outbox = WebhookOutbox(settings)
-
-        def on_complete(job: Job) -> None:
-            if job.webhook_url:
-                ok = job.result_status == 200
-                error = None
-                if not ok:
-                    detail = job.result_body.get("detail") if isinstance(job.result_body, dict) else None
-                    error = detail if isinstance(detail, str) else json.dumps(detail)
-                body = webhook_body(job.id, job.id, ok, job.result_body, error)
-                outbox.enqueue(job.id, job.key_id, job.webhook_url, body)
-                outbox.wake()
-
-        def purge_files(job: Job) -> None:
-            if job.output_file:
-                storage.delete(job.output_file)
-
-        dispatcher = Dispatcher(settings, store, adopt_output=_adopt_output(storage), on_complete=on_complete,
-                                purge_files=purge_files)
+        keys = KeyStore(settings.db_path)
+        dispatcher = Dispatcher(settings, store, feed, storage)
+        gate = StoreGate(store, feed)
+        app.state.kinema = AppState(settings, store, feed, gate, storage, keys, outbox, dispatcher)
+        # Read by kinema.api.files (owned by the edge work; it moves to app_state() when that merges).
         app.state.settings = settings
-        app.state.store = store
         app.state.storage = storage
+        app.state.keys = keys
         app.state.upload_slots = files.UploadSlots()
-        app.state.keys = KeyStore(settings.db_path)
-        app.state.outbox = outbox
-        app.state.dispatcher = dispatcher
         await dispatcher.start()
-        # A crash between completing a job and queueing its webhook must not lose the webhook.
-        for job in list(dispatcher.jobs.values()):
-            if job.status.is_terminal() and job.webhook_url and not outbox.deliveries(job.id):
-                on_complete(job)
-        import asyncio
-
-        outbox_task = asyncio.create_task(outbox.run())
-        log.info("kinema ready", extra={"version": __version__, "data_dir": str(settings.data_dir),
-                                        "engine": settings.engine, "workers": settings.workers})
+        tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(_wake_outbox_on_changes(feed, outbox))]
+        log.info(
+            "kinema ready",
+            extra={
+                "version": __version__,
+                "data_dir": str(settings.data_dir),
+                "engine": settings.engine,
+                "workers": settings.workers,
+            },
+        )
         try:
             yield
         finally:
-            outbox_task.cancel()
-            with contextlib.suppress(BaseException):
-                await outbox_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
             await outbox.aclose()
             await dispatcher.stop()
+            await feed.stop()
+            gate.close()
             store.close()
-            app.state.keys.close()
+            keys.close()
 
     async def health(request: Request) -> Response:
-        d = request.app.state.dispatcher
-        return JSONResponse({"status": "ok", "version": __version__, "engine": settings.engine,
-                             "queued": sum(1 for j in d.jobs.values() if j.status.value == "IN_QUEUE")})
-
-    async def usage(request: Request) -> Response:
-        key_id = require_key(request)
-        totals = request.app.state.store.usage(key_id)
-        return JSONResponse({"key_id": key_id, **totals, "price_per_second_usd": settings.price_per_second})
-
-    async def list_requests(request: Request) -> Response:
-        key_id = require_key(request)
-        d: Dispatcher = request.app.state.dispatcher
-        try:
-            limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
-        except ValueError:
-            raise ApiError(422, "limit must be an integer", "validation_error") from None
-        out = []
-        for job in d.list(key_id, limit):
-            item = queue.status_body(d, job, with_logs=False)
-            item.pop("logs", None)
-            item["created_at"] = job.created_at
-            item["input"] = job.input
-            if job.status.value == "COMPLETED":
-                item["result"] = job.result_body if job.result_status == 200 else None
-            out.append(item)
-        return JSONResponse({"requests": out})
+        # Never touches the store: it answers while another process holds the database locked.
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "engine": settings.engine,
+                **app_state(request).dispatcher.health(),
+            }
+        )
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(request.app.state.outbox.jwks())
+        return JSONResponse(app_state(request).outbox.jwks())
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(build_openapi(queue.base_url(request)))
@@ -160,8 +137,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Any] = [
         Route("/", index, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-        Route("/usage", usage, methods=["GET"]),
-        Route("/requests", list_requests, methods=["GET"]),
+        *account.routes(),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *queue.routes(),

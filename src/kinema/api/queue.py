@@ -2,7 +2,9 @@
 
 Submit ``POST /{endpoint}``; per request ``GET …/requests/{id}/status``, ``…/status/stream`` (SSE),
 ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under owner/alias and full path, trailing
-slash tolerated; sync run ``POST /run/{endpoint}``.
+slash tolerated; sync run ``POST /run/{endpoint}``. Every answer is read from the job store (through
+:class:`~kinema.api.state.StoreGate`); waiters wake on the store's change feed, so a request
+submitted to one server is followed, cancelled and awaited through any other on the same store.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any, AsyncIterator
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -18,64 +23,59 @@ from starlette.routing import Route
 
 from kinema import ENDPOINT_ID
 from kinema.api.auth import require_key
+from kinema.api.bodies import OWNER_ALIAS, status_body, urls
 from kinema.api.errors import ApiError, error_response
+from kinema.api.state import AppState, app_state
 from kinema.errors import InputError, error_item
-from kinema.jobs.dispatcher import Dispatcher
-from kinema.jobs.status import Priority, Status
+from kinema.jobs.states import JobState
+from kinema.jobs.status import Priority
+from kinema.jobs.store import Job, JobStore, LogEntry
 from kinema.jobs.webhooks import check_webhook_url
-from kinema.jobs.store import Job
 from kinema.schema import parse_input
 
-__all__ = ["routes", "status_body", "base_url"]
+__all__ = ["base_url", "routes"]
 
-OWNER_ALIAS = "/".join(ENDPOINT_ID.split("/")[:2])  # fal-ai/kling-video
 MAX_BODY_BYTES = 120 * 1024 * 1024
 SSE_PING_S = 10.0  #: fal: a ": ping" comment at least every 15 s
+#: A sync run checks for a dropped client at least this often.
+RUN_DISCONNECT_CHECK_S = 0.5
 
 
 def base_url(request: Request) -> str:
-    public = request.app.state.settings.public_url
+    public = app_state(request).settings.public_url
     if public:
         return public.rstrip("/")
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     return f"{request.url.scheme}://{host}"
 
 
-def _urls(job: Job) -> dict[str, str]:
-    root = f"{job.base_url}/{OWNER_ALIAS}/requests/{job.id}"
-    return {"response_url": root, "status_url": root + "/status", "cancel_url": root + "/cancel"}
+@dataclass(frozen=True)
+class _Snapshot:
+    job: Job
+    logs: list[LogEntry] | None
+    position: int
 
 
-def status_body(dispatcher: Dispatcher, job: Job, with_logs: bool, log_start: int = 0) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": job.status.value, "request_id": job.id, **_urls(job)}
-    if job.status is Status.IN_QUEUE:
-        body["queue_position"] = dispatcher.queue_position(job)
-    body["logs"] = [e.as_dict() for e in job.logs[log_start:]] if with_logs else None
-    if job.status is Status.IN_PROGRESS and job.progress is not None:
-        body["progress"] = {"step": job.progress[0], "total": job.progress[1]}  # kinema extension
-    if job.status is Status.COMPLETED:
-        body["metrics"] = {"inference_time": job.inference_time}
-        if job.result_status != 200:
-            detail = job.result_body.get("detail") if isinstance(job.result_body, dict) else None
-            body["error"] = detail if isinstance(detail, str) else json.dumps(detail)
-            body["error_type"] = job.error_type
-    return body
+def _snapshot(store: JobStore, request_id: str, key_id: str, with_logs: bool, log_start: int) -> _Snapshot | None:
+    """One read of what a status answer needs (runs on a store thread); None for another key's job."""
+    job = store.get(request_id)
+    if job is None or job.key_id != key_id:
+        return None
+    logs = store.logs(request_id, log_start) if with_logs else None
+    position = store.queue_position(request_id) if job.state is JobState.QUEUED else 0
+    return _Snapshot(job, logs, position)
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _dispatcher(request: Request) -> Dispatcher:
-    return request.app.state.dispatcher  # type: ignore[no-any-return]
-
-
-def _job(request: Request) -> Job:
-    key_id = require_key(request)
-    job = _dispatcher(request).get(request.path_params["request_id"], key_id)
-    if job is None:
+async def _read(request: Request, key_id: str, with_logs: bool = False, log_start: int = 0) -> _Snapshot:
+    st = app_state(request)
+    snap = await st.gate.read(_snapshot, st.store, request.path_params["request_id"], key_id, with_logs, log_start)
+    if snap is None:
         raise ApiError(404, "Request not found", "not_found")
-    return job
+    return snap
 
 
 async def _payload(request: Request) -> dict[str, Any]:
@@ -99,126 +99,156 @@ def _start_timeout(request: Request) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
-        raise InputError.single(["header", "x-fal-request-timeout"], "must be a positive number of seconds",
-                                "timeout_invalid")
+        raise InputError.single(
+            ["header", "x-fal-request-timeout"], "must be a positive number of seconds", "timeout_invalid"
+        )
     return value
 
 
-def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> Job:
+async def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> Job:
     req = parse_input(payload)
+    del payload  # the raw body is not kept past validation
     if webhook is not None:
         try:
             check_webhook_url(webhook)
         except ValueError as exc:
-            raise InputError([error_item(["query", "fal_webhook"], f"must be an http(s):// URL ({exc})",
-                                         "url_scheme")]) from None
-    return _dispatcher(request).submit(
-        key_id,
-        req.model_dump(exclude_none=True, mode="json"),
-        base_url(request),
-        priority=Priority.parse(request.headers.get("x-fal-queue-priority")),
+            raise InputError(
+                [error_item(["query", "fal_webhook"], f"must be an http(s):// URL ({exc})", "url_scheme")]
+            ) from None
+    timeout = _start_timeout(request)
+    st = app_state(request)
+    return await st.gate.write(
+        st.store.submit,
+        key_id=key_id,
+        payload=req.model_dump(exclude_none=True, mode="json"),
+        priority=int(Priority.parse(request.headers.get("x-fal-queue-priority"))),
+        base_url=base_url(request),
         webhook_url=webhook,
-        start_timeout_s=_start_timeout(request),
+        start_deadline=None if timeout is None else time.time() + timeout,
     )
 
 
 async def submit(request: Request) -> Response:
     key_id = require_key(request)
-    payload = await _payload(request)
-    job = _submit(request, key_id, payload, request.query_params.get("fal_webhook"))
+    job = await _submit(request, key_id, await _payload(request), request.query_params.get("fal_webhook"))
+    st = app_state(request)
     body = {
         "status": "IN_QUEUE",
         "request_id": job.id,
         "gateway_request_id": job.id,
-        **_urls(job),
-        "queue_position": _dispatcher(request).queue_position(job),
+        **urls(job.id, job.base_url),
+        "queue_position": await st.gate.read(st.store.queue_position, job.id),
     }
     return JSONResponse(body, headers={"x-fal-request-id": job.id})
 
 
 async def status(request: Request) -> Response:
-    job = _job(request)
-    body = status_body(_dispatcher(request), job, _flag(request.query_params.get("logs")))
-    return JSONResponse(body, status_code=job.status.http_status(), headers={"x-fal-request-id": job.id})
+    snap = await _read(request, require_key(request), _flag(request.query_params.get("logs")))
+    body = status_body(snap.job, snap.logs, snap.position)
+    code = 200 if snap.job.terminal else 202
+    return JSONResponse(body, status_code=code, headers={"x-fal-request-id": snap.job.id})
 
 
 async def status_stream(request: Request) -> Response:
-    job = _job(request)
-    dispatcher = _dispatcher(request)
+    key_id = require_key(request)
     with_logs = _flag(request.query_params.get("logs"))
+    first = await _read(request, key_id, with_logs)
+    st = app_state(request)
 
     async def events() -> AsyncIterator[str]:
         # The ping runs on its own clock: job changes that send no event (or a steady flow of
         # events) must not hold it back, so a ping goes out every SSE_PING_S seconds whatever happens.
         clock = asyncio.get_running_loop().time
         next_ping = clock() + SSE_PING_S
+        snap: _Snapshot | None = first
         sent_logs = 0
         last: str | None = None
+        version = st.feed.version
         while True:
-            body = status_body(dispatcher, job, with_logs, sent_logs)
-            if with_logs:
-                sent_logs = len(job.logs)
-            text = json.dumps(body)
-            if text != last or body["logs"]:
-                last = text
-                yield f"data: {text}\n\n"
-            if job.status is Status.COMPLETED:
-                return
+            if snap is not None:
+                body = status_body(snap.job, snap.logs, snap.position)
+                if snap.logs:
+                    sent_logs = snap.logs[-1].index + 1
+                text = json.dumps(body)
+                if text != last or body["logs"]:
+                    last = text
+                    yield f"data: {text}\n\n"
+                if snap.job.terminal:
+                    return
             if clock() >= next_ping:
                 yield ": ping\n\n"
                 next_ping = clock() + SSE_PING_S
-            await dispatcher.wait(job, timeout=max(0.0, next_ping - clock()))
+            version = await st.feed.wait(version, timeout=max(0.0, next_ping - clock()))
+            try:
+                snap = await asyncio.wait_for(_read(request, key_id, with_logs, sent_logs), next_ping - clock())
+            except (TimeoutError, ApiError):
+                snap = None  # a slow store: ping on time, try again next round
 
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "x-fal-request-id": job.id},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "x-fal-request-id": first.job.id},
     )
 
 
-def result_response(job: Job, dispatcher: Dispatcher) -> Response:
+def result_response(job: Job) -> Response:
     headers = {"x-fal-request-id": job.id}
-    if job.status is not Status.COMPLETED:
+    outcome = job.outcome
+    if outcome is None:
         return JSONResponse({"detail": "Request is still in progress"}, status_code=400, headers=headers)
-    if job.result_status == 200:
-        headers["x-fal-billable-units"] = f"{job.billed_seconds:g}"
-        return JSONResponse(job.result_body, headers=headers)
-    return error_response(job.result_status or 500, job.result_body, job.error_type, headers)
+    if outcome.ok:
+        headers["x-fal-billable-units"] = f"{outcome.billed_seconds:g}"
+        return JSONResponse(outcome.body, headers=headers)
+    return error_response(outcome.status_code, outcome.body, outcome.error_type, headers)
 
 
 async def result(request: Request) -> Response:
-    job = _job(request)
-    return result_response(job, _dispatcher(request))
+    return result_response((await _read(request, require_key(request))).job)
 
 
 async def cancel(request: Request) -> Response:
     key_id = require_key(request)
-    job = _dispatcher(request).get(request.path_params["request_id"], key_id)
-    if job is None:
+    st = app_state(request)
+    rid = request.path_params["request_id"]
+    job = await st.gate.read(st.store.get, rid)
+    if job is None or job.key_id != key_id:
         return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
-    if not _dispatcher(request).cancel(job):
-        return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400, headers={"x-fal-request-id": job.id})
-    return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202, headers={"x-fal-request-id": job.id})
+    if job.terminal:
+        return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400, headers={"x-fal-request-id": rid})
+    await st.gate.write(st.store.request_cancel, rid)
+    return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202, headers={"x-fal-request-id": rid})
+
+
+async def _wait_terminal(st: AppState, request: Request, job: Job) -> Job | None:
+    """Wait until ``job`` ends; None if the client went away first."""
+    version = st.feed.version
+    while not job.terminal:
+        version = await st.feed.wait(version, timeout=RUN_DISCONNECT_CHECK_S)
+        fresh = await st.gate.read(st.store.get, job.id)
+        if fresh is None:
+            raise ApiError(404, "Request not found", "not_found")
+        job = fresh
+        if not job.terminal and await _disconnected(request):
+            return None
+    return job
 
 
 async def run(request: Request) -> Response:
     """Sync run: submit, wait for the result; a dropped connection cancels the job."""
     key_id = require_key(request)
-    payload = await _payload(request)
-    job = _submit(request, key_id, payload, None)
-    dispatcher = _dispatcher(request)
-    while job.status is not Status.COMPLETED:
-        await dispatcher.wait(job, timeout=0.5)
-        if job.status is not Status.COMPLETED and await _disconnected(request):
-            dispatcher.cancel(job)
-            return Response(status_code=499)
-    return result_response(job, dispatcher)
+    job = await _submit(request, key_id, await _payload(request), None)
+    st = app_state(request)
+    done = await _wait_terminal(st, request, job)
+    if done is None:
+        await st.gate.write(st.store.request_cancel, job.id)
+        return Response(status_code=499)
+    return result_response(done)
 
 
 async def _disconnected(request: Request) -> bool:
     try:
         return await asyncio.wait_for(request.is_disconnected(), timeout=0.05)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
 from kinema.cli.main import CliError
 from kinema.logs import configure_logging
 from kinema.settings import Settings
 
-__all__ = ["register"]
+__all__ = ["bind", "register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,14 +26,44 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything touches the data dir (issue 7.12): a second
+    ``kinema serve`` on a busy port stops here, never running against a live store."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise CliError(f"cannot resolve --host {host}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT may be reused
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server running there?);"
+            " nothing was started"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
+    # uvicorn and the app are imported here, not at module level: `kinema --help` and the other
+    # subcommands should not pay for the server stack.
     import uvicorn
 
     from kinema.api.app import create_app
 
     settings = Settings.from_env().replace(
-        host=args.host, port=args.port, data_dir=args.data_dir, public_url=args.public_url,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, workers=args.workers, engine=args.engine,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        public_url=args.public_url,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        workers=args.workers,
+        engine=args.engine,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise CliError("--tls-cert and --tls-key go together")
@@ -42,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if settings.workers < 1:
         raise CliError("--workers must be at least 1")
     configure_logging(settings.log_level)
+    sock = bind(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
     print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -56,4 +88,5 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
