@@ -104,7 +104,8 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"kinema serve exited with {proc.returncode}:\n{server.log_text()}")
         try:
-            if httpx.get(server.url + "/health", timeout=1, verify=verify).status_code == 200:
+            # 503: up, but no worker could load its engine (the tests of that case look at the body).
+            if httpx.get(server.url + "/health", timeout=1, verify=verify).status_code in (200, 503):
                 return server
         except httpx.HTTPError:
             pass
