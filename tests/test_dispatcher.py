@@ -79,10 +79,33 @@ def test_jobs_run_by_priority_on_one_engine_load(tmp_path: Path, photo_uri: str,
             assert out is not None and out.output is not None and out.billed_seconds == 5.0
             path = s.files_dir / out.output["url"].split("/files/")[1]
             assert read_frames(path).shape == (150, 90, 90, 3)
-            assert any("input image 512x512" in e.message for e in store.logs(normal[0]))
+            messages = [e.message for e in store.logs(normal[0])]
+            assert "input image 512x512; rendering 150 frames" in messages
+            # Every stage's progress reaches the job's log, in order.
+            stages = ["load: engine ready on cpu", "decode 1/1", "render frame 1/150", "encode frame 1/150",
+                      "render frame 150/150", "encode frame 150/150"]
+            at = [next(i for i, m in enumerate(messages) if m.startswith(st)) for st in stages]
+            assert at == sorted(at), messages
             assert d.workers[0].state is WorkerState.READY
     asyncio.run(main())
     assert len(loads.read_text().splitlines()) == 1  # four jobs, one engine load
+
+
+def test_a_16_fps_engine_is_converted_to_the_contract_and_says_so(tmp_path: Path, photo_uri: str) -> None:
+    async def main() -> None:
+        async with running(tmp_path, "sixteen_fps.py") as (s, store, _d):
+            rid = store.submit(key_id="k", payload={"prompt": "p", "image_url": photo_uri, "duration": "10"},
+                               priority=0, base_url="http://h", webhook_url=None, start_deadline=None).id
+            await until(lambda: state(store, rid).terminal)
+            job = store.get(rid)
+            assert job is not None and job.state is JobState.SUCCEEDED and job.outcome is not None
+            assert job.outcome.output is not None and job.outcome.billed_seconds == 10.0
+            path = s.files_dir / job.outcome.output["url"].split("/files/")[1]
+            assert read_frames(path).shape == (300, 90, 90, 3)
+            messages = [e.message for e in store.logs(rid)]
+            assert "converting 16 fps to 30 fps by optical-flow interpolation" in messages
+            assert "render frame 161/161" in messages and "interpolate 300/300" in messages
+    asyncio.run(main())
 
 
 def test_a_cancel_through_another_store_connection_reaches_the_worker(tmp_path: Path, photo_uri: str) -> None:

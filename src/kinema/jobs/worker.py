@@ -42,16 +42,20 @@ log = logging.getLogger("kinema.worker")
 
 #: Progress of one stage is forwarded at most this often (each update is a store write).
 PROGRESS_EVERY_S = 0.2
+#: A stage's progress is also written to the job's log at these fractions (and at its first and last step).
+LOG_EVERY = 0.25
 
 
 class JobRunner:
     """Runs jobs on a loaded pipeline, reporting every event through ``send``."""
 
-    def __init__(self, pipeline: Pipeline, storage: Storage, work_dir: Path, send: _Send):
+    def __init__(self, pipeline: Pipeline, storage: Storage, work_dir: Path, send: _Send, *,
+                 engine_note: str = ""):
         self.pipeline = pipeline
         self.storage = storage
         self.work_dir = work_dir
         self._send = send
+        self._engine_note = engine_note
         self.cancel = threading.Event()
 
     def run(self, job: RunJob) -> None:
@@ -63,13 +67,21 @@ class JobRunner:
         def emit(message: str, level: str = "INFO") -> None:
             self._send(JobLog(rid, message, level, time.time()))
 
+        next_log: dict[str, float] = {}
+
         def progress(p: Progress) -> None:
             now = time.monotonic()
             if p.step >= p.total or now - last_sent.get(p.stage, -1.0) >= PROGRESS_EVERY_S:
                 last_sent[p.stage] = now
                 self._send(JobProgress(rid, p))
+            frac = p.step / max(p.total, 1)
+            if p.step == 1 or p.step >= p.total or frac >= next_log.get(p.stage, 0.0):
+                next_log[p.stage] = frac + LOG_EVERY
+                emit(str(p))  # "step 7/30", "interpolate 40/150", "encode frame 40/150"
 
         work_path = self.work_dir / f"{rid}.mp4"
+        if self._engine_note:
+            emit(self._engine_note)
         try:
             stored = self.pipeline.run(
                 job.payload, storage=self.storage, base_url=job.base_url, work_path=work_path,
@@ -149,7 +161,8 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str, device: st
     storage = open_storage(settings)
     work_dir = settings.work_dir / worker_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    runner = JobRunner(Pipeline(settings, engine, local=storage.read_own), storage, work_dir, send)
+    runner = JobRunner(Pipeline(settings, engine, local=storage.read_own), storage, work_dir, send,
+                       engine_note=f"load: engine ready on {device} (loaded once in {load_s:.2f} s)")
     jobs: queue.SimpleQueue[RunJob | None] = queue.SimpleQueue()
     current: list[str | None] = [None]
     threading.Thread(target=_read_commands, args=(conn, jobs, runner, current), name="kinema-worker-commands",

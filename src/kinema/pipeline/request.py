@@ -62,11 +62,13 @@ class Pipeline:
         self._fetcher = Fetcher(settings, local=local)
 
     # 1-3. Parse, fetch, decode ---------------------------------------------------------
-    def prepare(self, payload: Mapping[str, Any], *, log: LogFn) -> EngineInputs:
+    def prepare(self, payload: Mapping[str, Any], *, log: LogFn, progress: ProgressFn | None = None) -> EngineInputs:
         """The request's inputs, validated, fetched and decoded; :class:`InputError` (422) otherwise."""
         req = parse_input(dict(payload))
         log("fetching inputs")
         inputs = load_inputs(req, self._fetcher.fetch, max_pixels=self.settings.max_image_pixels)
+        if progress is not None:
+            progress(Progress(1, 1, "decode"))
         h, w = inputs.image.shape[:2]
         log(f"input image {w}x{h}; rendering {inputs.num_frames} frames")
         return inputs
@@ -124,7 +126,7 @@ class Pipeline:
     ) -> Stored:
         """Render ``payload`` to ``work_path`` and hand it to ``storage.put`` (which takes the file)."""
         t0 = time.monotonic()
-        inputs = self.prepare(payload, log=log)
+        inputs = self.prepare(payload, log=log, progress=progress)
         if should_cancel():
             raise Cancelled("cancelled before rendering")
         clip = self.render(inputs, work_path, progress=progress, should_cancel=should_cancel, log=log, started=t0)
