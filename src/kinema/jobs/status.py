@@ -1,25 +1,14 @@
-"""The request state machine as fal's clients see it."""
+"""What fal's clients send about a request's place in the queue.
+
+(fal's three public states, ``IN_QUEUE``/``IN_PROGRESS``/``COMPLETED``, are computed from the
+internal :class:`~kinema.jobs.states.JobState` by :func:`kinema.jobs.states.fal_status`.)
+"""
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Status", "Priority"]
-
-
-class Status(str, enum.Enum):
-    """fal has exactly three states; failure and cancellation are ``COMPLETED`` with an error."""
-
-    IN_QUEUE = "IN_QUEUE"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-
-    def is_terminal(self) -> bool:
-        return self is Status.COMPLETED
-
-    def http_status(self) -> int:
-        """Status endpoint code: 202 while waiting or running, 200 once completed."""
-        return 200 if self is Status.COMPLETED else 202
+__all__ = ["Priority"]
 
 
 class Priority(enum.IntEnum):
@@ -29,5 +18,5 @@ class Priority(enum.IntEnum):
     LOW = 1
 
     @classmethod
-    def parse(cls, header: str | None) -> "Priority":
+    def parse(cls, header: str | None) -> Priority:
         return cls.LOW if (header or "").strip().lower() == "low" else cls.NORMAL
