@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-__all__ = ["load_or_create_key", "public_jwk", "jwks", "signed_message", "signature_headers"]
+__all__ = ["jwks", "load_or_create_key", "public_jwk", "signature_headers", "signed_message"]
 
 log = logging.getLogger("kinema.webhooks")
 

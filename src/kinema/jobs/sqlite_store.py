@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kinema.jobs.sqlite_rows import ACTIVE, COLS, row_job, translate, webhook_error
 from kinema.jobs.sqlite_schema import connect, ensure_schema, input_summary
 from kinema.jobs.states import JobState, check_transition
 from kinema.jobs.store import (
@@ -31,99 +32,15 @@ from kinema.jobs.store import (
     LogEntry,
     Outcome,
     Progress,
-    StoreFull,
-    StoreUnavailable,
     cancelled_outcome,
     disconnected_outcome,
     start_timeout_outcome,
 )
-from kinema.jobs.webhooks import insert_delivery, webhook_body
+from kinema.jobs.webhook_message import insert_delivery, webhook_body
 
 __all__ = ["SqliteJobStore", "connect"]
 
 T = TypeVar("T")
-
-_COLS = (
-    "id, key_id, seq, state, priority, base_url, webhook_url, created_at, start_deadline, attempts,"
-    " started_at, completed_at, worker_id, lease_until, progress_stage, progress_step, progress_total,"
-    " status_code, result_body, error_type, output, inference_time, billed_seconds"
-)
-_ACTIVE = (JobState.RUNNING.value, JobState.CANCELLING.value)
-
-# SQLite primary result codes (sqlite3.h).
-_SQLITE_FULL = 13
-
-
-def _translate(exc: sqlite3.Error) -> Exception:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF == _SQLITE_FULL or "full" in str(exc).lower():
-        return StoreFull("The disk holding the job store is full")
-    return StoreUnavailable(f"The job store is unavailable: {exc}")
-
-
-def _row_job(r: tuple[Any, ...], payload: str | None = None) -> Job:
-    (
-        rid,
-        key_id,
-        seq,
-        state,
-        priority,
-        base_url,
-        webhook_url,
-        created_at,
-        start_deadline,
-        attempts,
-        started_at,
-        completed_at,
-        worker_id,
-        lease_until,
-        p_stage,
-        p_step,
-        p_total,
-        status_code,
-        result_body,
-        error_type,
-        output,
-        inference_time,
-        billed,
-    ) = r
-    outcome = None
-    if status_code is not None:
-        outcome = Outcome(
-            int(status_code),
-            json.loads(result_body) if result_body else {},
-            error_type,
-            json.loads(output) if output else None,
-            inference_time,
-            float(billed),
-        )
-    progress = None if p_step is None else Progress(step=int(p_step), total=int(p_total), stage=str(p_stage))
-    return Job(
-        id=rid,
-        key_id=key_id,
-        seq=int(seq),
-        state=JobState(state),
-        priority=int(priority),
-        base_url=base_url,
-        webhook_url=webhook_url,
-        created_at=float(created_at),
-        start_deadline=start_deadline,
-        attempts=int(attempts),
-        started_at=started_at,
-        completed_at=completed_at,
-        worker_id=worker_id,
-        lease_until=lease_until,
-        progress=progress,
-        outcome=outcome,
-        payload=None if payload is None else json.loads(payload),
-    )
-
-
-def _webhook_error(outcome: Outcome) -> str | None:
-    if outcome.ok:
-        return None
-    detail = outcome.body.get("detail")
-    return detail if isinstance(detail, str) and detail else json.dumps(detail)
 
 
 class SqliteJobStore:
@@ -146,7 +63,7 @@ class SqliteJobStore:
             self._r = connect(path, busy_timeout_s=busy_timeout_s)
             self._m = connect(path, busy_timeout_s=busy_timeout_s)
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         self._wlock = threading.Lock()
         self._rlock = threading.Lock()
         self._mlock = threading.Lock()
@@ -158,7 +75,7 @@ class SqliteJobStore:
             try:
                 self._w.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
             try:
                 yield self._w
                 self._w.execute("COMMIT")
@@ -166,7 +83,7 @@ class SqliteJobStore:
                 with contextlib.suppress(sqlite3.Error):
                     self._w.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise _translate(exc) from exc
+                    raise translate(exc) from exc
                 raise
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -174,15 +91,15 @@ class SqliteJobStore:
             try:
                 return fn(self._r)
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
 
     @staticmethod
     def _load(conn: sqlite3.Connection, request_id: str, with_payload: bool = False) -> Job | None:
-        cols = _COLS + (", payload" if with_payload else "")
+        cols = COLS + (", payload" if with_payload else "")
         r = conn.execute(f"SELECT {cols} FROM jobs WHERE id = ?", (request_id,)).fetchone()
         if r is None:
             return None
-        return _row_job(r[:23], r[23] if with_payload else None)
+        return row_job(r[:23], r[23] if with_payload else None)
 
     def _log(self, conn: sqlite3.Connection, request_id: str, message: str, level: str, ts: float) -> None:
         row = conn.execute(
@@ -224,7 +141,7 @@ class SqliteJobStore:
                 (job.id, job.key_id, outcome.billed_seconds, round(outcome.billed_seconds * self._price, 6), now),
             )
         if job.webhook_url:
-            body = webhook_body(job.id, job.id, outcome.ok, outcome.body, _webhook_error(outcome))
+            body = webhook_body(job.id, job.id, outcome.ok, outcome.body, webhook_error(outcome))
             insert_delivery(conn, job.id, job.key_id, job.webhook_url, body, now)
         done = self._load(conn, job.id)
         assert done is not None
@@ -287,7 +204,7 @@ class SqliteJobStore:
         with self._tx() as conn:
             row = conn.execute(
                 "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker_id = ? AND state IN (?, ?) RETURNING state",
-                (self._clock() + lease_s, request_id, worker_id, *_ACTIVE),
+                (self._clock() + lease_s, request_id, worker_id, *ACTIVE),
             ).fetchone()
         return None if row is None else JobState(row[0])
 
@@ -300,7 +217,7 @@ class SqliteJobStore:
             conn.execute(
                 "UPDATE jobs SET progress_stage = ?, progress_step = ?, progress_total = ? WHERE id = ?"
                 " AND state IN (?, ?)",
-                (progress.stage, progress.step, progress.total, request_id, *_ACTIVE),
+                (progress.stage, progress.step, progress.total, request_id, *ACTIVE),
             )
 
     def complete(self, request_id: str, outcome: Outcome, *, worker_id: str | None) -> Job:
@@ -396,20 +313,20 @@ class SqliteJobStore:
         marks = ",".join("?" * len(ids))
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (?, ?) AND worker_id IN ({marks}) ORDER BY seq",
-                (*_ACTIVE, *ids),
+                f"SELECT {COLS} FROM jobs WHERE state IN (?, ?) AND worker_id IN ({marks}) ORDER BY seq",
+                (*ACTIVE, *ids),
             ).fetchall()
         )
-        return [_row_job(r) for r in rows]
+        return [row_job(r) for r in rows]
 
     # Housekeeping -----------------------------------------------------------------
     def expire_leases(self, now: float, *, max_attempts: int = MAX_ATTEMPTS) -> builtins.list[Job]:
         out: builtins.list[Job] = []
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (?, ?) AND lease_until < ? ORDER BY seq", (*_ACTIVE, now)
+                f"SELECT {COLS} FROM jobs WHERE state IN (?, ?) AND lease_until < ? ORDER BY seq", (*ACTIVE, now)
             ).fetchall()
-            for job in map(_row_job, rows):
+            for job in map(row_job, rows):
                 if job.state is JobState.CANCELLING:
                     self._log(conn, job.id, "the runner stopped answering while cancelling", "WARN", now)
                     out.append(self._finish(conn, job, cancelled_outcome(), now))
@@ -439,10 +356,10 @@ class SqliteJobStore:
         out: builtins.list[Job] = []
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state = ? AND start_deadline < ? ORDER BY seq",
+                f"SELECT {COLS} FROM jobs WHERE state = ? AND start_deadline < ? ORDER BY seq",
                 (JobState.QUEUED.value, now),
             ).fetchall()
-            for job in map(_row_job, rows):
+            for job in map(row_job, rows):
                 self._log(conn, job.id, "the request timed out before processing started", "ERROR", now)
                 out.append(self._finish(conn, job, start_timeout_outcome(), now))
         return out
@@ -450,10 +367,10 @@ class SqliteJobStore:
     def purge(self, older_than: float) -> builtins.list[Job]:
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (?, ?, ?) AND completed_at < ?",
+                f"SELECT {COLS} FROM jobs WHERE state IN (?, ?, ?) AND completed_at < ?",
                 (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value, older_than),
             ).fetchall()
-            jobs = [_row_job(r) for r in rows]
+            jobs = [row_job(r) for r in rows]
             for job in jobs:
                 conn.execute("DELETE FROM job_logs WHERE request_id = ?", (job.id,))
                 conn.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
@@ -464,7 +381,7 @@ class SqliteJobStore:
             try:
                 (value,) = self._m.execute("PRAGMA data_version").fetchone()
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
         return int(value)
 
     def close(self) -> None:
