@@ -113,14 +113,13 @@ def create_app(settings: Settings) -> Starlette:
 
     async def health(request: Request) -> Response:
         # Never touches the store: it answers while another process holds the database locked.
-        return JSONResponse(
-            {
-                "status": "ok",
-                "version": __version__,
-                "engine": settings.engine,
-                **app_state(request).dispatcher.health(),
-            }
-        )
+        body = {
+            "status": "ok",
+            "version": __version__,
+            "engine": settings.engine,
+            **app_state(request).dispatcher.health(),
+        }
+        return JSONResponse(body, status_code=503 if body["status"] == "unavailable" else 200)
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(app_state(request).outbox.jwks())
