@@ -84,3 +84,19 @@ def test_a_live_servers_job_is_not_run_again_by_a_restarted_peer(tmp_path, photo
             stop_server(second)
     finally:
         stop_server(first)
+
+
+def test_a_job_running_at_a_graceful_shutdown_runs_again_after_restart(tmp_path, photo_uri):
+    data = tmp_path / "data"
+    server = start_server(data, engine="tests/engines/slow.py:render", env=LEASE)
+    key = server.key
+    rid = submit(server, {"prompt": "x", "image_url": photo_uri}).json()["request_id"]
+    wait_status(server, rid, "IN_PROGRESS")
+    stop_server(server)  # SIGINT: the worker stops; the request must not end as cancelled
+    server = start_server(data, engine="tests/engines/trivial.py:render", key=key, env=LEASE)
+    try:
+        done = wait_status(server, rid, "COMPLETED", timeout=60)
+        assert result(server, rid).status_code == 200, done
+        assert any("running the request again" in e["message"] for e in done["logs"])
+    finally:
+        stop_server(server)

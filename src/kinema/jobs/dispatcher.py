@@ -139,11 +139,20 @@ class Dispatcher:
             self._io.submit(run)
 
     async def _complete(self, request_id: str, outcome: Outcome, worker_id: str | None) -> None:
-        try:
-            job = await self._call(self.store.complete, request_id, outcome, worker_id=worker_id)
-        except KinemaError as exc:
-            log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
-            return
+        """Write the outcome; a store that cannot take it now (locked, full) is retried until the lease would
+        lapse anyway (then the job is re-queued and the late write is refused by the store)."""
+        deadline = time.monotonic() + 2 * self.settings.lease_s
+        while True:
+            try:
+                job = await self._call(self.store.complete, request_id, outcome, worker_id=worker_id)
+                break
+            except KinemaError as exc:
+                if time.monotonic() > deadline:
+                    log.error("completing a job failed; its lease will lapse: %s", exc,
+                              extra={"request_id": request_id})
+                    return
+                log.warning("completing a job failed; retrying: %s", exc, extra={"request_id": request_id})
+                await asyncio.sleep(0.5)
         self.feed.notify()
         log.info("job completed", extra={"request_id": request_id, "status": outcome.status_code,
                                          "error_type": outcome.error_type})
@@ -180,6 +189,9 @@ class Dispatcher:
             self._submit(self.store.set_progress, event.request_id, event.progress)
         elif isinstance(event, JobDone):
             if worker.job_id != event.request_id:
+                return
+            if self._closing:  # stopped by our shutdown: the lease lapses and the job runs again elsewhere
+                worker.finished()
                 return
             self._disarm(event.request_id)
             outcome = Outcome(event.status_code, event.body, event.error_type, output=event.output,
