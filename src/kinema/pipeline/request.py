@@ -39,6 +39,8 @@ class Clip:
     frames: int
     #: Seconds from the start of the request to the encoded file.
     wall_s: float
+    #: Seconds of engine, contract and encoder (the clip's own cost, without fetching and decoding inputs).
+    render_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -88,7 +90,8 @@ class Pipeline:
 
         Engine failures that are not kinema errors become :class:`EngineError` (500 ``engine_error``).
         """
-        t0 = time.monotonic() if started is None else started
+        t_render = time.monotonic()
+        t0 = t_render if started is None else started
         image = inputs.image
         size = output_size(image.shape[1], image.shape[0], self.settings.output_short_side)
         count = inputs.num_frames
@@ -109,7 +112,8 @@ class Pipeline:
         except Exception as exc:
             output.unlink(missing_ok=True)
             raise EngineError(f"The engine failed: {type(exc).__name__}: {exc}") from exc
-        return Clip(output, size[0], size[1], 30, count, time.monotonic() - t0)
+        done = time.monotonic()
+        return Clip(output, size[0], size[1], 30, count, done - t0, done - t_render)
 
     # All of it, ending in storage -----------------------------------------------------
     def run(
@@ -135,5 +139,6 @@ class Pipeline:
         finally:
             if work_path.exists():
                 os.unlink(work_path)
-        log(f"done: {clip.frames} frames {clip.width}x{clip.height} in {clip.wall_s:.2f} s")
+        log(f"done: {clip.frames} frames {clip.width}x{clip.height} in {clip.wall_s:.2f} s "
+            f"(render {clip.render_s * 1000:.1f} ms)")
         return Stored(clip, file)
