@@ -72,9 +72,16 @@ def _flag(value: str | None) -> bool:
 
 async def _read(request: Request, key_id: str, with_logs: bool = False, log_start: int = 0) -> _Snapshot:
     st = app_state(request)
-    snap = await st.gate.read(_snapshot, st.store, request.path_params["request_id"], key_id, with_logs, log_start)
+    rid = request.path_params["request_id"]
+    key = ("status", rid, key_id, with_logs, log_start)
+    version = st.feed.version  # taken before the read: a change during it makes the entry stale at once
+    hit, snap = st.reads.get(key, version)
+    if not hit:
+        snap = await st.gate.read(_snapshot, st.store, rid, key_id, with_logs, log_start)
+        st.reads.put(key, version, snap)
     if snap is None:
         raise ApiError(404, "Request not found", "not_found")
+    assert isinstance(snap, _Snapshot)
     return snap
 
 

@@ -91,6 +91,10 @@ class ChangeFeed:
                 counter = await asyncio.to_thread(self._store.change_counter)
             except StoreUnavailable as exc:
                 log.warning("change feed: %s", exc)
+                self._bump()  # changes cannot be seen now: treat it as one (read caches start over)
+            except Exception:  # the feed must outlive any one bad read: waiters and read caches rely on it
+                log.exception("change feed: reading the change counter failed")
+                self._bump()
             else:
                 if last is not None and counter != last:
                     self._bump()
