@@ -12,9 +12,9 @@ import time
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from queueclient import submit, wait_status
+from queueclient import status, submit, wait_status
 from receiver import Receiver
-from server import running_server, start_server, stop_server
+from server import create_key, running_server, start_server, stop_server
 
 
 def verify(jwks: dict, headers: dict[str, str], body: bytes) -> bool:
@@ -94,3 +94,37 @@ def test_pending_delivery_is_sent_after_kill_and_restart(tmp_path, photo_uri):
             assert json.loads(body)["request_id"] == rid
     finally:
         receiver.close()
+
+
+def test_one_keys_slow_receiver_does_not_delay_another_keys_webhook(tmp_path, photo_uri):
+    """Issue 7.22 through a server: 64 webhooks of key a to a receiver taking 3 s each, then one of key b."""
+    slow, fast = Receiver(delay_s=3.0), Receiver()
+    env = {"KINEMA_WEBHOOK_ALLOW_PRIVATE": "1", "KINEMA_WEBHOOK_TIMEOUT_S": "20"}
+    try:
+        with running_server(tmp_path, env=env) as server:
+            other_key = create_key(server.data_dir)
+            ids = [submit(server, {"prompt": f"a{i}", "image_url": photo_uri},
+                          params={"fal_webhook": slow.url}).json()["request_id"] for i in range(64)]
+            for rid in ids:
+                wait_status(server, rid, "COMPLETED", timeout=120)
+            deadline = time.monotonic() + 10
+            while not slow.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slow.received  # key a's receiver is busy now
+            rid = submit(server, {"prompt": "b", "image_url": photo_uri}, key=other_key,
+                         params={"fal_webhook": fast.url}).json()["request_id"]
+            deadline = time.monotonic() + 60
+            while status(server, rid, key=other_key).json()["status"] != "COMPLETED":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            done = time.monotonic()
+            while not fast.received and time.monotonic() < done + 30:
+                time.sleep(0.02)
+            assert fast.received, "key b's webhook never came"
+            # Before the fix it waited behind key a's 64 slow deliveries (56 s measured with 64 of them).
+            assert fast.arrival_times[0] - done < 1.5, fast.arrival_times[0] - done
+            assert json.loads(fast.received[0][1])["request_id"] == rid
+            assert len(slow.received) < 64  # key a's deliveries were still in progress meanwhile
+    finally:
+        slow.close()
+        fast.close()
