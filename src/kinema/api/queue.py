@@ -188,8 +188,10 @@ async def status_stream(request: Request) -> Response:
             version = await st.feed.wait(version, timeout=max(0.0, next_ping - clock()))
             try:
                 snap = await asyncio.wait_for(_read(request, key_id, with_logs, sent_logs), next_ping - clock())
-            except (TimeoutError, ApiError):
+            except TimeoutError:
                 snap = None  # a slow store: ping on time, try again next round
+            except ApiError:
+                return  # the request is gone (purged after its retention)
 
     return StreamingResponse(
         events(),
