@@ -26,7 +26,7 @@ from kinema.api.auth import require_key
 from kinema.api.bodies import OWNER_ALIAS, status_body, urls
 from kinema.api.errors import ApiError, error_response
 from kinema.api.state import AppState, app_state
-from kinema.errors import InputError, error_item
+from kinema.errors import InputError, StoreUnavailable, error_item
 from kinema.jobs.states import JobState
 from kinema.jobs.status import Priority
 from kinema.jobs.store import Job, JobStore, LogEntry
@@ -188,8 +188,8 @@ async def status_stream(request: Request) -> Response:
             version = await st.feed.wait(version, timeout=max(0.0, next_ping - clock()))
             try:
                 snap = await asyncio.wait_for(_read(request, key_id, with_logs, sent_logs), next_ping - clock())
-            except TimeoutError:
-                snap = None  # a slow store: ping on time, try again next round
+            except (TimeoutError, StoreUnavailable):
+                snap = None  # a slow or unreadable store: ping on time, try again next round
             except ApiError:
                 return  # the request is gone (purged after its retention)
 
