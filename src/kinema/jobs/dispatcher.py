@@ -259,6 +259,7 @@ class Dispatcher:
         """Claim a job for every READY worker; wake on a worker becoming READY or the store changing."""
         version = self.feed.version
         while True:
+            self._wake.clear()  # before claiming: a wake during the claims below is not lost
             for worker in list(self.workers):
                 while worker.ready and not self._closing:
                     try:
@@ -274,7 +275,6 @@ class Dispatcher:
                     log.info("job started", extra={"request_id": job.id, "worker": worker.id, "attempt": job.attempts})
                     worker.run(RunJob(job.id, job.payload or {}, job.base_url))
                     break
-            self._wake.clear()
             waiter = asyncio.ensure_future(self.feed.wait(version, timeout=1.0))
             woke = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({waiter, woke}, return_when=asyncio.FIRST_COMPLETED)
