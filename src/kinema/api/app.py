@@ -34,6 +34,8 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("kinema.api")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+#: After a store change made elsewhere, the webhook outbox looks for due deliveries at most this often.
+OUTBOX_WAKE_S = 0.25
 
 
 class RequestIdMiddleware:
@@ -58,11 +60,16 @@ class RequestIdMiddleware:
 
 
 async def _wake_outbox_on_changes(feed: ChangeFeed, outbox: WebhookOutbox) -> None:
-    """The store queues webhook deliveries when jobs end (in any process): let the outbox look at once."""
+    """Deliveries are queued by whichever process ends a job: look at most every OUTBOX_WAKE_S after a change.
+
+    (Jobs this process's dispatcher ends wake the outbox at once, through its ``on_complete``.)
+    Waking on every change cost two store reads per log line of every running job.
+    """
     version = feed.version
     while True:
         version = await feed.wait(version, timeout=None)
         outbox.wake()
+        await asyncio.sleep(OUTBOX_WAKE_S)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -77,7 +84,7 @@ def create_app(settings: Settings) -> Starlette:
         storage = open_storage(settings)
         outbox = WebhookOutbox(settings)
         keys = KeyStore(settings.db_path)
-        dispatcher = Dispatcher(settings, store, feed, storage)
+        dispatcher = Dispatcher(settings, store, feed, storage, on_complete=lambda _job: outbox.wake())
         gate = StoreGate(store, feed)
         app.state.kinema = AppState(settings, store, feed, gate, storage, keys, outbox, dispatcher)
         # Read by kinema.api.files (owned by the edge work; it moves to app_state() when that merges).

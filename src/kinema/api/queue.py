@@ -112,7 +112,7 @@ def _start_timeout(request: Request) -> float | None:
     return value
 
 
-async def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> Job:
+async def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> tuple[Job, int]:
     req = parse_input(payload)
     del payload  # the raw body is not kept past validation
     if webhook is not None:
@@ -125,7 +125,8 @@ async def _submit(request: Request, key_id: str, payload: Any, webhook: str | No
     timeout = _start_timeout(request)
     st = app_state(request)
     return await st.gate.write(
-        st.store.submit,
+        _submit_and_place,
+        st.store,
         key_id=key_id,
         payload=req.model_dump(exclude_none=True, mode="json"),
         priority=int(Priority.parse(request.headers.get("x-fal-queue-priority"))),
@@ -135,25 +136,39 @@ async def _submit(request: Request, key_id: str, payload: Any, webhook: str | No
     )
 
 
+def _submit_and_place(store: JobStore, **fields: Any) -> tuple[Job, int]:
+    """Insert the job and read its queue position in one trip to a store thread."""
+    job = store.submit(**fields)
+    return job, store.queue_position(job.id)
+
+
 async def submit(request: Request) -> Response:
     key_id = require_key(request)
-    job = await _submit(request, key_id, await _payload(request), request.query_params.get("fal_webhook"))
-    st = app_state(request)
+    job, position = await _submit(request, key_id, await _payload(request), request.query_params.get("fal_webhook"))
     body = {
         "status": "IN_QUEUE",
         "request_id": job.id,
         "gateway_request_id": job.id,
         **urls(job.id, job.base_url),
-        "queue_position": await st.gate.read(st.store.queue_position, job.id),
+        "queue_position": position,
     }
     return JSONResponse(body, headers={"x-fal-request-id": job.id})
 
 
 async def status(request: Request) -> Response:
-    snap = await _read(request, require_key(request), _flag(request.query_params.get("logs")))
-    body = status_body(snap.job, snap.logs, snap.position)
-    code = 200 if snap.job.terminal else 202
-    return JSONResponse(body, status_code=code, headers={"x-fal-request-id": snap.job.id})
+    key_id = require_key(request)
+    with_logs = _flag(request.query_params.get("logs"))
+    st = app_state(request)
+    key = ("status-body", request.path_params["request_id"], key_id, with_logs)
+    version = st.feed.version
+    hit, rendered = st.reads.get(key, version)
+    if not hit:  # a job that has not changed is answered with the bytes rendered last time
+        snap = await _read(request, key_id, with_logs)
+        body = json.dumps(status_body(snap.job, snap.logs, snap.position)).encode()
+        rendered = (200 if snap.job.terminal else 202, snap.job.id, body)
+        st.reads.put(key, version, rendered)
+    code, rid, body = rendered
+    return Response(body, status_code=code, media_type="application/json", headers={"x-fal-request-id": rid})
 
 
 async def status_stream(request: Request) -> Response:
@@ -224,7 +239,8 @@ async def cancel(request: Request) -> Response:
         return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
     if job.terminal:
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400, headers={"x-fal-request-id": rid})
-    await st.gate.write(st.store.request_cancel, rid)
+    if (await st.gate.write(st.store.request_cancel, rid)) is not None:
+        st.outbox.wake()  # a queued job ends here, with its webhook
     return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202, headers={"x-fal-request-id": rid})
 
 
@@ -245,7 +261,7 @@ async def _wait_terminal(st: AppState, request: Request, job: Job) -> Job | None
 async def run(request: Request) -> Response:
     """Sync run: submit, wait for the result; a dropped connection cancels the job."""
     key_id = require_key(request)
-    job = await _submit(request, key_id, await _payload(request), None)
+    job, _ = await _submit(request, key_id, await _payload(request), None)
     st = app_state(request)
     done = await _wait_terminal(st, request, job)
     if done is None:
