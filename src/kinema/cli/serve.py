@@ -29,14 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, taken before anything touches the data dir (issue 7.12): a second
     ``kinema serve`` on a busy port stops here, never running against a live store."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise CliError(f"cannot resolve --host {host}: {exc}") from None
-    sock = socket.socket(family, kind, proto)
+    # The same address choice as uvicorn's own binding: IPv6 only for a literal IPv6 host.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT may be reused
     try:
-        sock.bind(address)
+        sock.bind((host, port))
         sock.listen(2048)
     except OSError as exc:
         sock.close()
