@@ -28,14 +28,15 @@ print(time.monotonic(), flush=True)
 def test_a_commit_in_another_process_wakes_waiters(tmp_path: Path) -> None:
     path = tmp_path / "kinema.sqlite3"
     store = SqliteJobStore(path)
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdin is not None and writer.stdout is not None
+    assert writer.stdout.readline().strip() == "ready"
 
     async def main() -> tuple[float, float, int, int]:
+        assert writer.stdin is not None and writer.stdout is not None
         feed = ChangeFeed(store)
         await feed.start()
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        assert writer.stdin is not None and writer.stdout is not None
-        assert writer.stdout.readline().strip() == "ready"
         await asyncio.sleep(0.2)
         version = feed.version
         assert await feed.wait(version, timeout=0.3) == version  # nothing changed: times out
@@ -45,7 +46,7 @@ def test_a_commit_in_another_process_wakes_waiters(tmp_path: Path) -> None:
         woke = await waiter
         woke_at = time.monotonic()
         committed_at = float(await asyncio.to_thread(writer.stdout.readline))
-        writer.wait(10)
+        await asyncio.to_thread(writer.wait, 10)
         await feed.stop()
         return committed_at, woke_at, version, woke
 
