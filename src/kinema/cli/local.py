@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kinema.cli.main import CliError
-from kinema.errors import InputError, error_item
+from kinema.errors import EngineLoadError, InputError, KinemaError, error_item
+from kinema.settings import Settings
 
 __all__ = [
     "URL_FIELDS",
@@ -176,10 +177,10 @@ class LocalRenderer:
     """The request pipeline in this process, its engine loaded once (for one request or a whole batch)."""
 
     def __init__(self, engine: str | None = None):
+        # Imported here: the engine seam and pipeline pull in NumPy, OpenCV and PyAV (~0.5 s), which
+        # `kinema generate --server` and `kinema batch --server` never need.
         from kinema.engines import load_engine
-        from kinema.errors import EngineLoadError
         from kinema.pipeline import Pipeline
-        from kinema.settings import Settings
 
         settings = Settings.from_env()
         if engine:
@@ -202,8 +203,7 @@ class LocalRenderer:
 
         Raises :class:`InputError` for invalid input and :class:`CliError` when the engine fails.
         """
-        from kinema.engines import Progress
-        from kinema.errors import KinemaError
+        from kinema.engines import Progress  # loaded by __init__ already; local for the reason above
 
         t0 = time.monotonic()
         say = on_log or (lambda message: None)
@@ -241,7 +241,7 @@ def render_local(
 ) -> LocalResult:
     """One request in this process (``renderer`` reuses an engine already loaded, e.g. by a batch)."""
     # Check the request before loading the engine: a bad request should not wait for a model to load.
-    from kinema.schema import parse_input
+    from kinema.schema import parse_input  # pydantic's schema build is paid only by in-process renders
 
     parse_input(dict(payload))
     return (renderer or LocalRenderer(engine)).render(payload, out, on_progress=on_progress, on_log=on_log)
