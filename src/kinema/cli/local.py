@@ -203,7 +203,9 @@ class LocalRenderer:
 
         Raises :class:`InputError` for invalid input and :class:`CliError` when the engine fails.
         """
-        from kinema.engines import Progress  # loaded by __init__ already; local for the reason above
+        from kinema.engines import (
+            Progress,  # loaded by __init__ already; local for the reason above
+        )
 
         t0 = time.monotonic()
         say = on_log or (lambda message: None)
@@ -241,7 +243,9 @@ def render_local(
 ) -> LocalResult:
     """One request in this process (``renderer`` reuses an engine already loaded, e.g. by a batch)."""
     # Check the request before loading the engine: a bad request should not wait for a model to load.
-    from kinema.schema import parse_input  # pydantic's schema build is paid only by in-process renders
+    from kinema.schema import (
+        parse_input,  # pydantic's schema build is paid only by in-process renders
+    )
 
     parse_input(dict(payload))
     return (renderer or LocalRenderer(engine)).render(payload, out, on_progress=on_progress, on_log=on_log)
