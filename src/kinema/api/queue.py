@@ -155,6 +155,11 @@ async def submit(request: Request) -> Response:
     return JSONResponse(body, headers={"x-fal-request-id": job.id})
 
 
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """The bytes Starlette's ``JSONResponse`` would send for ``body``."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
 async def status(request: Request) -> Response:
     key_id = require_key(request)
     with_logs = _flag(request.query_params.get("logs"))
@@ -164,7 +169,7 @@ async def status(request: Request) -> Response:
     hit, rendered = st.reads.get(key, version)
     if not hit:  # a job that has not changed is answered with the bytes rendered last time
         snap = await _read(request, key_id, with_logs)
-        body = json.dumps(status_body(snap.job, snap.logs, snap.position)).encode()
+        body = _json_bytes(status_body(snap.job, snap.logs, snap.position))
         rendered = (200 if snap.job.terminal else 202, snap.job.id, body)
         st.reads.put(key, version, rendered)
     code, rid, body = rendered
