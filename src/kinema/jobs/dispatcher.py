@@ -24,7 +24,7 @@ import shutil
 import socket
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected
@@ -79,9 +79,9 @@ class Dispatcher:
         for i in range(max(1, self.settings.workers)):
             self.workers.append(self._spawn(i))
         self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="kinema-dispatcher-claim"),
-            asyncio.create_task(self._watch_loop(), name="kinema-dispatcher-watch"),
-            asyncio.create_task(self._housekeeping(), name="kinema-dispatcher-housekeeping"),
+            asyncio.create_task(self._forever(self._claim_loop), name="kinema-dispatcher-claim"),
+            asyncio.create_task(self._forever(self._watch_loop), name="kinema-dispatcher-watch"),
+            asyncio.create_task(self._forever(self._housekeeping), name="kinema-dispatcher-housekeeping"),
         ]
 
     async def stop(self) -> None:
@@ -255,6 +255,17 @@ class Dispatcher:
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
     # Loops ----------------------------------------------------------------------------------
+    async def _forever(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run one of the loops below; a bug in it is logged and the loop restarted, never left dead."""
+        while not self._closing:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher loop %s failed; restarting it", loop.__name__)
+                await asyncio.sleep(0.5)
+
     async def _claim_loop(self) -> None:
         """Claim a job for every READY worker; wake on a worker becoming READY or the store changing."""
         version = self.feed.version
