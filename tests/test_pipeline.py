@@ -109,3 +109,23 @@ def test_cancel_stops_the_render_and_leaves_no_file(tmp_path: Path, photo_uri: s
         run(Pipeline(s, FixtureEngine()), storage, {"prompt": "p", "image_url": photo_uri}, work,
             should_cancel=should_cancel)
     assert not work.exists() and list(storage.root.iterdir()) == []
+
+
+def test_kinema_batch_loads_the_engine_once_for_the_whole_file(tmp_path: Path, photo_png: bytes,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from kinema.cli.main import main
+
+    loads = tmp_path / "loads.txt"
+    (tmp_path / "a.png").write_bytes(photo_png)
+    jsonl = tmp_path / "jobs.jsonl"
+    jsonl.write_text("".join(json.dumps({"prompt": f"line {i}", "image_url": "a.png"}) + "\n" for i in range(4)))
+    monkeypatch.setenv("KINEMA_ENGINE", f"{Path(__file__).parent / 'engines' / 'load_counting.py'}:load")
+    monkeypatch.setenv("KINEMA_OUTPUT_SHORT_SIDE", "90")
+    monkeypatch.setenv("KINEMA_TEST_LOADS", str(loads))
+    for name in ("KINEMA_SERVER", "KINEMA_KEY", "FAL_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["batch", str(jsonl), "--out-dir", str(tmp_path / "out"), "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mp4")) == [f"line-000{i}.mp4" for i in range(1, 5)]
+    assert len(loads.read_text().splitlines()) == 1
