@@ -8,9 +8,11 @@ Both share the engine the pipeline was built with, loaded once.
 from __future__ import annotations
 
 import os
+import queue
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from kinema.media.encode import VideoWriter
 from kinema.media.fetch import Fetcher, LocalReader
 from kinema.media.inputs import load_inputs
 from kinema.media.storage import Storage
+from kinema.pipeline.ahead import ahead
 from kinema.pipeline.contract import conform
 from kinema.schema import parse_input
 from kinema.settings import Settings
@@ -97,11 +100,28 @@ class Pipeline:
         count = inputs.num_frames
         first = resize_image(image, size)
         output.parent.mkdir(parents=True, exist_ok=True)
+        # The engine and the contract run ahead on a thread; what they log or report is handed to the
+        # caller's thread (callers such as the CLI's progress display are not thread-safe).
+        notes: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+
+        def flush() -> None:
+            while not notes.empty():
+                notes.get()()
+
+        def later_log(message: str) -> None:
+            notes.put(partial(log, message))
+
+        def later_progress(p: Progress) -> None:
+            notes.put(partial(progress, p))
+
         try:
-            source = self.engine.frames(inputs, size=size, progress=progress, should_cancel=should_cancel, log=log)
-            made = conform(source, fps=float(self.engine.fps), first=first, count=count, progress=progress, log=log)
-            with VideoWriter(output, size[0], size[1], 30) as writer:
-                for i, frame in enumerate(made):
+            source = self.engine.frames(inputs, size=size, progress=later_progress, should_cancel=should_cancel,
+                                        log=later_log)
+            made = conform(source, fps=float(self.engine.fps), first=first, count=count, progress=later_progress,
+                           log=later_log)
+            with VideoWriter(output, size[0], size[1], 30) as writer, ahead(made, waiting=flush) as frames:
+                for i, frame in enumerate(frames):
+                    flush()
                     if should_cancel():
                         raise Cancelled(f"cancelled at frame {i} of {count}")
                     writer.write(frame)
@@ -112,6 +132,8 @@ class Pipeline:
         except Exception as exc:
             output.unlink(missing_ok=True)
             raise EngineError(f"The engine failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            flush()
         done = time.monotonic()
         return Clip(output, size[0], size[1], 30, count, done - t0, done - t_render)
 
