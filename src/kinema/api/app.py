@@ -66,7 +66,7 @@ async def _wake_outbox_on_changes(feed: ChangeFeed, outbox: WebhookOutbox) -> No
     Waking on every change cost two store reads per log line of every running job.
     """
     version = feed.version
-    while True:
+    while not feed.closed:
         version = await feed.wait(version, timeout=None)
         outbox.wake()
         await asyncio.sleep(OUTBOX_WAKE_S)
@@ -108,9 +108,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+            await asyncio.wait(tasks, timeout=10)  # bounded: shutdown never hangs on one of them
             await outbox.aclose()
             await dispatcher.stop()
             await feed.stop()

@@ -207,7 +207,8 @@ async def status_stream(request: Request) -> Response:
                 next_ping = clock() + SSE_PING_S
             version = await st.feed.wait(version, timeout=max(0.0, next_ping - clock()))
             try:
-                snap = await asyncio.wait_for(_read(request, key_id, with_logs, sent_logs), next_ping - clock())
+                async with asyncio.timeout(next_ping - clock()):  # (not wait_for: see kinema.jobs.feed)
+                    snap = await _read(request, key_id, with_logs, sent_logs)
             except (TimeoutError, StoreUnavailable):
                 snap = None  # a slow or unreadable store: ping on time, try again next round
             except ApiError:
@@ -277,7 +278,8 @@ async def run(request: Request) -> Response:
 
 async def _disconnected(request: Request) -> bool:
     try:
-        return await asyncio.wait_for(request.is_disconnected(), timeout=0.05)
+        async with asyncio.timeout(0.05):
+            return await request.is_disconnected()
     except TimeoutError:
         return False
 

@@ -40,11 +40,17 @@ class ChangeFeed:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def version(self) -> int:
         """Moves on every observed change; pass it to :meth:`wait`."""
         return self._version
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`stop` ran: loops that wait on the feed should end."""
+        return self._closed
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -52,6 +58,7 @@ class ChangeFeed:
         self._task = asyncio.create_task(self._poll(), name="kinema-change-feed")
 
     async def stop(self) -> None:
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -64,8 +71,11 @@ class ChangeFeed:
         if self._version != since or self._event is None:
             return self._version
         event = self._event
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that meets its
+        # timeout, and a cancelled waiter must stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await event.wait()
         return self._version
 
     def notify(self) -> None:
