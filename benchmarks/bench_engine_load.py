@@ -35,12 +35,22 @@ from kinema.settings import Settings
 
 
 async def one_run(data_dir: Path, image: str, jobs: int) -> tuple[float, int]:
-    settings = Settings(data_dir=data_dir, engine=f"{ROOT / 'benchmarks/engines/slow_load.py'}:load",
-                        output_short_side=16, workers=1)
+    settings = Settings(
+        data_dir=data_dir, engine=f"{ROOT / 'benchmarks/engines/slow_load.py'}:load", output_short_side=16, workers=1
+    )
     data_dir.mkdir(parents=True)
     store = SqliteJobStore(settings.db_path)
-    ids = [store.submit(key_id="bench", payload={"prompt": "x", "image_url": image}, priority=0,
-                        base_url="http://127.0.0.1:9", webhook_url=None, start_deadline=None).id for _ in range(jobs)]
+    ids = [
+        store.submit(
+            key_id="bench",
+            payload={"prompt": "x", "image_url": image},
+            priority=0,
+            base_url="http://127.0.0.1:9",
+            webhook_url=None,
+            start_deadline=None,
+        ).id
+        for _ in range(jobs)
+    ]
     feed = ChangeFeed(store)
     await feed.start()
     dispatcher = Dispatcher(settings, store, feed, open_storage(settings))
@@ -78,9 +88,11 @@ def main() -> None:
                 raise SystemExit(f"only {ok} of {args.jobs} jobs succeeded")
             walls.append(wall)
     wall = statistics.median(walls)
-    print(f"{args.jobs} queued jobs on one worker, engine load {LOAD_S:.0f} s + {RENDER_S:.1f} s per clip: "
-          f"{wall:.2f} s (median of {args.runs}); ideal {ideal:.1f} s; ratio {wall / ideal:.2f} "
-          f"(loading per job would be {args.jobs * (LOAD_S + RENDER_S) / ideal:.1f})")
+    print(
+        f"{args.jobs} queued jobs on one worker, engine load {LOAD_S:.0f} s + {RENDER_S:.1f} s per clip: "
+        f"{wall:.2f} s (median of {args.runs}); ideal {ideal:.1f} s; ratio {wall / ideal:.2f} "
+        f"(loading per job would be {args.jobs * (LOAD_S + RENDER_S) / ideal:.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,7 @@ async def overhead(url: str, headers: dict[str, str], image: str, jobs: int) -> 
             r = await client.post(f"{url}/{ENDPOINT}", json={"prompt": "x", "image_url": image})
             rid = r.json()["request_id"]
             while True:
-                s = (await client.get(f"{url}/fal-ai/kling-video/requests/{rid}/status",
-                                      params={"logs": "1"})).json()
+                s = (await client.get(f"{url}/fal-ai/kling-video/requests/{rid}/status", params={"logs": "1"})).json()
                 if s["status"] == "COMPLETED":
                     break
                 await asyncio.sleep(0.002)
@@ -112,22 +111,33 @@ def main() -> None:
 
     image = data_uri(jpeg_bytes(data.astronaut()), "image/jpeg")
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "data", engine=str(ROOT / "benchmarks/engines/instant.py") + ":load",
-                              env={"KINEMA_OUTPUT_SHORT_SIDE": "16"})  # 16x16 clips: the encoder costs ~nothing
+        server = start_server(
+            Path(tmp) / "data",
+            engine=str(ROOT / "benchmarks/engines/instant.py") + ":load",
+            env={"KINEMA_OUTPUT_SHORT_SIDE": "16"},
+        )  # 16x16 clips: the encoder costs ~nothing
         try:
             headers = server.headers
             # Overhead first, on an idle server.
             totals, engine = asyncio.run(overhead(server.url, headers, image, args.jobs))
             over = [t - e for t, e in zip(totals, engine)]
-            print(f"submit→COMPLETED over {args.jobs} jobs: median total {statistics.median(totals) * 1000:.1f} ms, "
-                  f"median engine {statistics.median(engine) * 1000:.1f} ms, "
-                  f"median overhead {statistics.median(over) * 1000:.1f} ms (target ≤ 100 ms)")
-            rids = [httpx.post(f"{server.url}/{ENDPOINT}", json={"prompt": "x", "image_url": image},
-                               headers=headers).json()["request_id"] for _ in range(10)]
+            print(
+                f"submit→COMPLETED over {args.jobs} jobs: median total {statistics.median(totals) * 1000:.1f} ms, "
+                f"median engine {statistics.median(engine) * 1000:.1f} ms, "
+                f"median overhead {statistics.median(over) * 1000:.1f} ms (target ≤ 100 ms)"
+            )
+            rids = [
+                httpx.post(
+                    f"{server.url}/{ENDPOINT}", json={"prompt": "x", "image_url": image}, headers=headers
+                ).json()["request_id"]
+                for _ in range(10)
+            ]
             lat = asyncio.run(poll_load(server.url, headers, rids, args.clients, args.seconds))
-            print(f"status polling: {args.clients} clients every 0.1 s for {args.seconds:.0f} s: {len(lat)} requests "
-                  f"({len(lat) / args.seconds:.0f}/s), p50 {pct(lat, 0.5) * 1000:.1f} ms, "
-                  f"p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)")
+            print(
+                f"status polling: {args.clients} clients every 0.1 s for {args.seconds:.0f} s: {len(lat)} requests "
+                f"({len(lat) / args.seconds:.0f}/s), p50 {pct(lat, 0.5) * 1000:.1f} ms, "
+                f"p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)"
+            )
         finally:
             stop_server(server)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from queueclient import cancel, result, status, submit, wait_status
 from server import running_server
 

@@ -49,8 +49,7 @@ def shift_between(a: np.ndarray, b: np.ndarray) -> float:
 def test_a_16_fps_engine_becomes_exactly_30_x_duration_frames(seconds: int) -> None:
     first = next(panning(16, seconds, 96.0))
     progress: list[Progress] = []
-    out = list(conform(panning(16, seconds, 96.0), fps=16, first=first, count=30 * seconds,
-                       progress=progress.append))
+    out = list(conform(panning(16, seconds, 96.0), fps=16, first=first, count=30 * seconds, progress=progress.append))
     assert len(out) == 30 * seconds
     assert all(f.shape == (SIZE[1], SIZE[0], 3) and f.dtype == np.uint8 for f in out)
     assert np.array_equal(out[0], first)  # frame 0 bit-exact
@@ -115,8 +114,13 @@ def test_the_pipeline_encodes_the_contract(tmp_path: Path, duration: int) -> Non
     settings = Settings(output_short_side=180)
     pipe = Pipeline(settings, SixteenFps())
     out = tmp_path / "clip.mp4"
-    clip = pipe.render(EngineInputs(prompt="x", image=image, duration_s=duration), out, progress=lambda p: None,
-                       should_cancel=lambda: False, log=lambda m: None)
+    clip = pipe.render(
+        EngineInputs(prompt="x", image=image, duration_s=duration),
+        out,
+        progress=lambda p: None,
+        should_cancel=lambda: False,
+        log=lambda m: None,
+    )
     w, h = output_size(384, 512, 180)
     assert (clip.width, clip.height) == (w, h) == (180, 240)
     frames = read_frames(out)

@@ -52,8 +52,14 @@ async def until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 
 def submit(store: SqliteJobStore, photo_uri: str, priority: int = 0, prompt: str = "p") -> str:
-    return store.submit(key_id="k", payload={"prompt": prompt, "image_url": photo_uri}, priority=priority,
-                        base_url="http://127.0.0.1:9", webhook_url=None, start_deadline=None).id
+    return store.submit(
+        key_id="k",
+        payload={"prompt": prompt, "image_url": photo_uri},
+        priority=priority,
+        base_url="http://127.0.0.1:9",
+        webhook_url=None,
+        start_deadline=None,
+    ).id
 
 
 def state(store: SqliteJobStore, rid: str) -> JobState:
@@ -82,11 +88,18 @@ def test_jobs_run_by_priority_on_one_engine_load(tmp_path: Path, photo_uri: str,
             messages = [e.message for e in store.logs(normal[0])]
             assert "input image 512x512; rendering 150 frames" in messages
             # Every stage's progress reaches the job's log, in order.
-            stages = ["load: engine ready on cpu", "decode 1/1", "render frame 1/150", "encode frame 1/150",
-                      "render frame 150/150", "encode frame 150/150"]
+            stages = [
+                "load: engine ready on cpu",
+                "decode 1/1",
+                "render frame 1/150",
+                "encode frame 1/150",
+                "render frame 150/150",
+                "encode frame 150/150",
+            ]
             at = [next(i for i, m in enumerate(messages) if m.startswith(st)) for st in stages]
             assert at == sorted(at), messages
             assert d.workers[0].state is WorkerState.READY
+
     asyncio.run(main())
     assert len(loads.read_text().splitlines()) == 1  # four jobs, one engine load
 
@@ -94,8 +107,14 @@ def test_jobs_run_by_priority_on_one_engine_load(tmp_path: Path, photo_uri: str,
 def test_a_16_fps_engine_is_converted_to_the_contract_and_says_so(tmp_path: Path, photo_uri: str) -> None:
     async def main() -> None:
         async with running(tmp_path, "sixteen_fps.py") as (s, store, _d):
-            rid = store.submit(key_id="k", payload={"prompt": "p", "image_url": photo_uri, "duration": "10"},
-                               priority=0, base_url="http://h", webhook_url=None, start_deadline=None).id
+            rid = store.submit(
+                key_id="k",
+                payload={"prompt": "p", "image_url": photo_uri, "duration": "10"},
+                priority=0,
+                base_url="http://h",
+                webhook_url=None,
+                start_deadline=None,
+            ).id
             await until(lambda: state(store, rid).terminal)
             job = store.get(rid)
             assert job is not None and job.state is JobState.SUCCEEDED and job.outcome is not None
@@ -105,6 +124,7 @@ def test_a_16_fps_engine_is_converted_to_the_contract_and_says_so(tmp_path: Path
             messages = [e.message for e in store.logs(rid)]
             assert "converting 16 fps to 30 fps by optical-flow interpolation" in messages
             assert "render frame 161/161" in messages and "interpolate 300/300" in messages
+
     asyncio.run(main())
 
 
@@ -125,11 +145,13 @@ def test_a_cancel_through_another_store_connection_reaches_the_worker(tmp_path: 
             assert job is not None and job.outcome is not None and job.outcome.status_code == 400
             assert d.workers[0].proc.pid == pid  # the same warm worker
             await until(lambda: d.workers[0].state is WorkerState.READY)
+
     asyncio.run(main())
 
 
 def test_an_engine_ignoring_cancel_is_killed_its_partial_file_removed_and_respawned(
-        tmp_path: Path, photo_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, photo_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="kinema.dispatcher")
 
     async def main() -> None:
@@ -149,6 +171,7 @@ def test_an_engine_ignoring_cancel_is_killed_its_partial_file_removed_and_respaw
             await until(lambda: state(store, rid2) is JobState.RUNNING)
             store.request_cancel(rid2)
             await until(lambda: state(store, rid2) is JobState.CANCELLED, timeout=15)
+
     asyncio.run(main())
     assert any("engine reload cost" in r.getMessage() for r in caplog.records)
 
@@ -166,6 +189,7 @@ def test_a_lapsed_lease_is_run_again_by_a_live_worker(tmp_path: Path, photo_uri:
             job = store.get(rid)
             assert job is not None and job.attempts == 2 and job.worker_id != "ghost-worker"
             assert any("running the request again" in e.message for e in store.logs(rid))
+
     asyncio.run(main())
 
 
@@ -179,11 +203,13 @@ def test_a_worker_crash_fails_the_job_and_a_fresh_worker_takes_over(tmp_path: Pa
                 assert job is not None and job.outcome is not None
                 assert (job.outcome.status_code, job.outcome.error_type) == (503, "runner_disconnected")
                 assert job.attempts == 1  # a crash is not re-run
+
     asyncio.run(main())
 
 
-def test_a_load_failure_makes_the_worker_defunct_and_no_job_is_claimed(tmp_path: Path, photo_uri: str,
-                                                                      monkeypatch) -> None:
+def test_a_load_failure_makes_the_worker_defunct_and_no_job_is_claimed(
+    tmp_path: Path, photo_uri: str, monkeypatch
+) -> None:
     monkeypatch.setenv("KINEMA_TEST_LOAD_FAIL", "CUDA out of memory on cuda:0")
 
     async def main() -> None:
@@ -196,4 +222,5 @@ def test_a_load_failure_makes_the_worker_defunct_and_no_job_is_claimed(tmp_path:
             assert health["can_take_work"] is False
             assert "CUDA out of memory on cuda:0" in health["reason"]
             assert health["workers"][0]["state"] == "DEFUNCT"
+
     asyncio.run(main())

@@ -40,8 +40,9 @@ def test_progress_once_per_frame_and_logs_on_the_calling_thread(tmp_path: Path) 
         log_threads.add(threading.get_ident())
         lines.append(line)
 
-    clip = pipeline.render(chelsea_inputs(), tmp_path / "out.mp4", progress=progress.append,
-                           should_cancel=lambda: False, log=log)
+    clip = pipeline.render(
+        chelsea_inputs(), tmp_path / "out.mp4", progress=progress.append, should_cancel=lambda: False, log=log
+    )
     rendered = [p.step for p in progress if p.stage == "render"]
     encoded = [p.step for p in progress if p.stage == "encode"]
     assert rendered == list(range(1, 151)) and encoded == list(range(1, 151))
@@ -68,8 +69,13 @@ def test_cancel_stops_within_one_frame(k: int) -> None:
         checks += 1
         return len(done) >= k
 
-    made = engine.frames(chelsea_inputs(tail_image=data.chelsea()[::-1].copy()), size=(450, 300),
-                         progress=lambda p: done.append(p.step), should_cancel=should_cancel, log=lambda m: None)
+    made = engine.frames(
+        chelsea_inputs(tail_image=data.chelsea()[::-1].copy()),
+        size=(450, 300),
+        progress=lambda p: done.append(p.step),
+        should_cancel=should_cancel,
+        log=lambda m: None,
+    )
     with pytest.raises(Cancelled):
         for _ in made:
             pass
@@ -79,16 +85,27 @@ def test_cancel_stops_within_one_frame(k: int) -> None:
 
 def test_errors_in_frame_building_reach_the_caller() -> None:
     engine = load_engine("motion", SETTINGS, "cpu")
-    bad = EngineInputs(prompt="x", image=data.chelsea(), tail_image=data.chelsea(),
-                       static_mask=np.ones((300, 451), bool))
+    bad = EngineInputs(
+        prompt="x", image=data.chelsea(), tail_image=data.chelsea(), static_mask=np.ones((300, 451), bool)
+    )
     with pytest.raises(ValueError, match="tail image"):
-        next(iter(engine.frames(bad, size=(450, 300), progress=lambda p: None, should_cancel=lambda: False,
-                                log=lambda m: None)))
+        next(
+            iter(
+                engine.frames(
+                    bad, size=(450, 300), progress=lambda p: None, should_cancel=lambda: False, log=lambda m: None
+                )
+            )
+        )
 
 
 def test_refuses_an_image_that_is_not_rgb_uint8() -> None:
     engine = load_engine("motion", SETTINGS, "cpu")
     gray = EngineInputs(prompt="x", image=data.camera())
     with pytest.raises(ValueError, match="image"):
-        next(iter(engine.frames(gray, size=(512, 512), progress=lambda p: None, should_cancel=lambda: False,
-                                log=lambda m: None)))
+        next(
+            iter(
+                engine.frames(
+                    gray, size=(512, 512), progress=lambda p: None, should_cancel=lambda: False, log=lambda m: None
+                )
+            )
+        )

@@ -22,9 +22,16 @@ def settings(tmp_path: Path, **kw: object) -> Settings:
 def run(pipe: Pipeline, storage: FileStorage, payload: dict, work: Path, **kw: object):  # type: ignore[no-untyped-def]
     progress: list[Progress] = []
     lines: list[str] = []
-    out = pipe.run(payload, storage=storage, base_url="http://example.test", work_path=work,
-                   file_name="kinema-test.mp4", progress=progress.append,
-                   should_cancel=kw.get("should_cancel", lambda: False), log=lines.append)  # type: ignore[arg-type]
+    out = pipe.run(
+        payload,
+        storage=storage,
+        base_url="http://example.test",
+        work_path=work,
+        file_name="kinema-test.mp4",
+        progress=progress.append,
+        should_cancel=kw.get("should_cancel", lambda: False),
+        log=lines.append,
+    )  # type: ignore[arg-type]
     return out, progress, lines
 
 
@@ -32,10 +39,12 @@ def test_a_request_ends_in_storage_as_a_fal_file(tmp_path: Path, photo_uri: str)
     s = settings(tmp_path)
     storage = open_storage(s)
     work = tmp_path / "work" / "job.mp4"
-    stored, progress, lines = run(Pipeline(s, FixtureEngine()), storage, {"prompt": "p", "image_url": photo_uri,
-                                                                         "duration": "10"}, work)
+    stored, progress, lines = run(
+        Pipeline(s, FixtureEngine()), storage, {"prompt": "p", "image_url": photo_uri, "duration": "10"}, work
+    )
     assert stored.file["url"].startswith("http://example.test/files/") and stored.file["url"].endswith(
-        "/kinema-test.mp4")
+        "/kinema-test.mp4"
+    )
     assert stored.file["content_type"] == "video/mp4" and stored.file["file_name"] == "kinema-test.mp4"
     path = storage.root / stored.file["url"].split("/files/")[1]
     assert stored.file["file_size"] == path.stat().st_size
@@ -73,8 +82,12 @@ def test_own_urls_follow_the_public_url_and_allowed_names() -> None:
 def test_invalid_input_is_a_422_naming_the_field(tmp_path: Path) -> None:
     s = settings(tmp_path)
     with pytest.raises(InputError) as err:
-        run(Pipeline(s, FixtureEngine()), open_storage(s), {"prompt": "p", "image_url": "data:image/png;base64,AAAA"},
-            tmp_path / "w.mp4")
+        run(
+            Pipeline(s, FixtureEngine()),
+            open_storage(s),
+            {"prompt": "p", "image_url": "data:image/png;base64,AAAA"},
+            tmp_path / "w.mp4",
+        )
     assert err.value.status_code == 422 and err.value.errors[0]["loc"] == ["body", "image_url"]
 
 
@@ -106,13 +119,19 @@ def test_cancel_stops_the_render_and_leaves_no_file(tmp_path: Path, photo_uri: s
         return calls > 40
 
     with pytest.raises(Cancelled):
-        run(Pipeline(s, FixtureEngine()), storage, {"prompt": "p", "image_url": photo_uri}, work,
-            should_cancel=should_cancel)
+        run(
+            Pipeline(s, FixtureEngine()),
+            storage,
+            {"prompt": "p", "image_url": photo_uri},
+            work,
+            should_cancel=should_cancel,
+        )
     assert not work.exists() and list(storage.root.iterdir()) == []
 
 
-def test_kinema_batch_loads_the_engine_once_for_the_whole_file(tmp_path: Path, photo_png: bytes,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kinema_batch_loads_the_engine_once_for_the_whole_file(
+    tmp_path: Path, photo_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from kinema.cli.main import main

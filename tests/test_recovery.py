@@ -41,7 +41,7 @@ def _running_again(server, rid: str, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         messages = [e["message"] for e in status(server, rid).json()["logs"]]
         again = [i for i, m in enumerate(messages) if "running the request again" in m]
-        if again and any(m.startswith("hanging engine") for m in messages[again[-1]:]):
+        if again and any(m.startswith("hanging engine") for m in messages[again[-1] :]):
             return
         time.sleep(0.1)
     raise AssertionError(f"request {rid} was not run again within {timeout} s")

@@ -85,8 +85,12 @@ asyncio.run(main())
 
 def test_a_worker_whose_server_died_exits(tmp_path: Path) -> None:
     engine = f"{ROOT / 'tests/engines/trivial.py'}:load"
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path / "data"), engine],
-                              stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(tmp_path / "data"), engine],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+    )
     try:
         assert parent.stdout is not None
         pid = int(parent.stdout.readline())

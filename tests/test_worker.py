@@ -58,7 +58,9 @@ def test_a_load_failure_makes_the_server_say_why_it_cannot_take_work(tmp_path: P
 
 
 def test_an_engine_ignoring_cancel_is_killed_and_the_reload_cost_logged(tmp_path: Path, photo_uri: str) -> None:
-    with running_server(tmp_path, engine="tests/engines/stubborn.py:load", env={"KINEMA_CANCEL_GRACE_S": "1"}) as server:
+    with running_server(
+        tmp_path, engine="tests/engines/stubborn.py:load", env={"KINEMA_CANCEL_GRACE_S": "1"}
+    ) as server:
         rid = submit(server, {"prompt": "x", "image_url": photo_uri}).json()["request_id"]
         deadline = time.monotonic() + 60
         while not any(e["message"].startswith("stubborn engine") for e in status(server, rid).json()["logs"] or []):
@@ -79,8 +81,11 @@ def test_an_engine_ignoring_cancel_is_killed_and_the_reload_cost_logged(tmp_path
 def test_a_file_uploaded_via_localhost_is_read_when_submitting_via_127_0_0_1(tmp_path: Path, photo_png: bytes) -> None:
     with running_server(tmp_path) as server:
         port = server.host_port.rsplit(":", 1)[1]
-        up = httpx.post(f"http://localhost:{port}/files/upload", content=photo_png,
-                        headers={**server.headers, "Content-Type": "image/png"})
+        up = httpx.post(
+            f"http://localhost:{port}/files/upload",
+            content=photo_png,
+            headers={**server.headers, "Content-Type": "image/png"},
+        )
         assert up.status_code == 200, up.text
         url = up.json()["url"]
         assert url.startswith(f"http://localhost:{port}/files/")

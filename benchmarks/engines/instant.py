@@ -14,8 +14,15 @@ from kinema.engines import CancelCheck, EngineInputs, LogFn, ProgressFn
 class Instant:
     fps = 30.0
 
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         frame = np.zeros((size[1], size[0], 3), np.uint8)
         for _ in range(inputs.num_frames):
             yield frame

@@ -14,8 +14,15 @@ RENDER_S = 0.2
 class Warm:
     fps = 30.0
 
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         time.sleep(RENDER_S)  # the whole clip's compute, then its frames
         frame = np.zeros((size[1], size[0], 3), np.uint8)
         for _ in range(inputs.num_frames):

@@ -47,9 +47,7 @@ __all__ = [
 ]
 
 
-def error_item(
-    loc: Sequence[str | int], msg: str, type_: str, **ctx: Any
-) -> dict[str, Any]:
+def error_item(loc: Sequence[str | int], msg: str, type_: str, **ctx: Any) -> dict[str, Any]:
     """One entry of a fal/pydantic 422 ``detail`` list."""
     item: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type_}
     if ctx:
@@ -95,14 +93,10 @@ class InputError(KinemaError):
 
     def __init__(self, errors: list[dict[str, Any]]):
         self.errors = errors
-        super().__init__(
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        )
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
 
     @classmethod
-    def single(
-        cls, loc: Sequence[str | int], msg: str, type_: str, **ctx: Any
-    ) -> InputError:
+    def single(cls, loc: Sequence[str | int], msg: str, type_: str, **ctx: Any) -> InputError:
         return cls([error_item(loc, msg, type_, **ctx)])
 
     def body(self) -> dict[str, Any]:
@@ -154,9 +148,7 @@ class RunnerDisconnected(KinemaError):
     status_code = 503
     error_type = "runner_disconnected"
 
-    def __init__(
-        self, detail: str = "The runner disconnected while processing the request"
-    ):
+    def __init__(self, detail: str = "The runner disconnected while processing the request"):
         super().__init__(detail)
 
 

@@ -25,8 +25,15 @@ class FixtureEngine:
     per_frame_s: float = 0.0
     on_frame: Callable[[int, EngineInputs, LogFn], None] | None = None
 
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         base = cv2.resize(inputs.image, size, interpolation=cv2.INTER_AREA)
         n = source_frames_needed(self.fps, inputs.num_frames)
         for i in range(n):

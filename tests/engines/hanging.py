@@ -11,8 +11,15 @@ from kinema.engines import CancelCheck, EngineInputs, LogFn, ProgressFn
 class Hanging:
     fps = 30.0
 
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         log("hanging engine: sleeping forever")
         while True:
             time.sleep(3600)

@@ -31,9 +31,7 @@ __all__ = [
 log = logging.getLogger("kinema.api")
 
 
-def json_response(
-    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
+def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
@@ -47,10 +45,7 @@ def error_response(
     h = dict(headers or {})
     if error_type and status_code != 422:
         h["X-Fal-Error-Type"] = error_type
-    if (
-        status_code == RequestTimeout.status_code
-        and error_type == RequestTimeout.error_type
-    ):
+    if status_code == RequestTimeout.status_code and error_type == RequestTimeout.error_type:
         h.update(RequestTimeout.headers)
     return JSONResponse(body, status_code=status_code, headers=h)
 
@@ -75,12 +70,8 @@ async def _kinema_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    kind = {404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "http_error"
-    )
-    return exception_response(
-        ApiError(exc.status_code, str(exc.detail), kind, exc.headers)
-    )
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return exception_response(ApiError(exc.status_code, str(exc.detail), kind, exc.headers))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -218,8 +218,9 @@ class LocalRenderer:
         # Render to a partial file beside the output, then move it into place.
         partial = out.with_name(f".{out.name}.partial.mp4")
         try:
-            clip = self.pipeline.render(inputs, partial, progress=progress, should_cancel=lambda: False, log=say,
-                                        started=t0)
+            clip = self.pipeline.render(
+                inputs, partial, progress=progress, should_cancel=lambda: False, log=say, started=t0
+            )
             os.replace(partial, out)
         except KinemaError as exc:
             if isinstance(exc, InputError):

@@ -116,9 +116,7 @@ class Progress:
     stage: str = "render"
 
     def __str__(self) -> str:
-        noun = {"encode": "encode frame", "render": "render frame"}.get(
-            self.stage, self.stage
-        )
+        noun = {"encode": "encode frame", "render": "render frame"}.get(self.stage, self.stage)
         return f"{noun} {self.step}/{self.total}"
 
 
@@ -203,17 +201,13 @@ def find_loader(spec: str) -> EngineLoader:
     resolved = resolve_spec(spec)
     target, sep, attr = resolved.rpartition(":")
     if not sep or not target or not attr:
-        raise EngineLoadError(
-            f"engine spec must be 'motion', 'module:load' or '/path/file.py:load', got {spec!r}"
-        )
+        raise EngineLoadError(f"engine spec must be 'motion', 'module:load' or '/path/file.py:load', got {spec!r}")
     try:
         module = _import(target)
     except EngineLoadError:
         raise
     except Exception as exc:
-        raise EngineLoadError(
-            f"cannot import engine {spec!r}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise EngineLoadError(f"cannot import engine {spec!r}: {type(exc).__name__}: {exc}") from exc
     if attr == "render" and callable(getattr(module, "load", None)):
         attr = "load"
     loader = getattr(module, attr, None)
@@ -233,14 +227,9 @@ def load_engine(spec: str, settings: Settings, device: str) -> Engine:
     except EngineLoadError:
         raise
     except Exception as exc:
+        raise EngineLoadError(f"engine {spec!r} failed to load on {device}: {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(engine, "frames", None)) or not isinstance(getattr(engine, "fps", None), (int, float)):
         raise EngineLoadError(
-            f"engine {spec!r} failed to load on {device}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not callable(getattr(engine, "frames", None)) or not isinstance(
-        getattr(engine, "fps", None), (int, float)
-    ):
-        raise EngineLoadError(
-            f"engine {spec!r}: its loader returned {type(engine).__name__}, "
-            "not an engine (needs .fps and .frames())"
+            f"engine {spec!r}: its loader returned {type(engine).__name__}, not an engine (needs .fps and .frames())"
         )
     return engine

@@ -24,9 +24,7 @@ __all__ = [
 OUTPUT_SHORT_SIDE = 720
 
 
-def output_size(
-    width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE
-) -> tuple[int, int]:
+def output_size(width: int, height: int, short_side: int = OUTPUT_SHORT_SIDE) -> tuple[int, int]:
     """Output (width, height): the input's aspect ratio, short side ``short_side``, both sides even."""
     if width <= 0 or height <= 0:
         raise ValueError("image sides must be positive")
@@ -43,16 +41,12 @@ def output_size(
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 image at ``size`` = (w, h): ``INTER_AREA`` when shrinking, ``INTER_CUBIC`` otherwise."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}"
-        )
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     w, h = size
     if (image.shape[1], image.shape[0]) == (w, h):
         return np.ascontiguousarray(image).copy()
     shrink = w * h < image.shape[0] * image.shape[1]
-    out: np.ndarray = cv2.resize(
-        image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    )
+    out: np.ndarray = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
     return out
 
 

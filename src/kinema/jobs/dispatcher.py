@@ -53,8 +53,15 @@ HOUSEKEEPING_S = 0.5
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, store: JobStore, feed: ChangeFeed, storage: FileStorage | None = None,
-                 *, on_complete: Callable[[Job], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        feed: ChangeFeed,
+        storage: FileStorage | None = None,
+        *,
+        on_complete: Callable[[Job], None] | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.feed = feed
@@ -112,8 +119,14 @@ class Dispatcher:
             "status": "unavailable" if dead else "ok",
             "can_take_work": can,
             "workers": [
-                {"id": w.id, "state": w.state.value, "device": w.device, "job": w.job_id, "load_s": w.load_s,
-                 **({"reason": w.reason} if w.reason else {})}
+                {
+                    "id": w.id,
+                    "state": w.state.value,
+                    "device": w.device,
+                    "job": w.job_id,
+                    "load_s": w.load_s,
+                    **({"reason": w.reason} if w.reason else {}),
+                }
                 for w in self.workers
             ],
         }
@@ -132,12 +145,14 @@ class Dispatcher:
 
     def _submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
         """Fire-and-forget store write (ordered after earlier ones); failures are logged."""
+
         def run() -> None:
             try:
                 fn(*args, **kw)
             except Exception:
                 log.exception("store write failed")
             self.feed.notify()
+
         if not self._closing:
             self._io.submit(run)
 
@@ -151,14 +166,17 @@ class Dispatcher:
                 break
             except KinemaError as exc:
                 if self._closing or time.monotonic() > deadline:
-                    log.error("completing a job failed; its lease will lapse: %s", exc,
-                              extra={"request_id": request_id})
+                    log.error(
+                        "completing a job failed; its lease will lapse: %s", exc, extra={"request_id": request_id}
+                    )
                     return
                 log.warning("completing a job failed; retrying: %s", exc, extra={"request_id": request_id})
                 await asyncio.sleep(0.5)
         self.feed.notify()
-        log.info("job completed", extra={"request_id": request_id, "status": outcome.status_code,
-                                         "error_type": outcome.error_type})
+        log.info(
+            "job completed",
+            extra={"request_id": request_id, "status": outcome.status_code, "error_type": outcome.error_type},
+        )
         if self._on_complete is not None:
             try:
                 self._on_complete(job)
@@ -177,15 +195,22 @@ class Dispatcher:
             since = self._respawned.pop(worker.index, None)
             extra = {"worker": worker.id, "device": worker.device, "load_s": round(event.load_s, 3)}
             if since is not None:
-                log.warning("worker respawned after a kill; engine reload cost %.2f s (%.2f s until ready)",
-                            event.load_s, time.monotonic() - since, extra=extra)
+                log.warning(
+                    "worker respawned after a kill; engine reload cost %.2f s (%.2f s until ready)",
+                    event.load_s,
+                    time.monotonic() - since,
+                    extra=extra,
+                )
             else:
                 log.info("worker ready", extra=extra)
             self._wake.set()
         elif isinstance(event, WorkerDefunct):
             worker.move(WorkerState.DEFUNCT, event.reason)
-            log.error("worker DEFUNCT: the engine failed to load: %s", event.reason,
-                      extra={"worker": worker.id, "device": worker.device})
+            log.error(
+                "worker DEFUNCT: the engine failed to load: %s",
+                event.reason,
+                extra={"worker": worker.id, "device": worker.device},
+            )
         elif isinstance(event, JobLog):
             self._submit(self.store.append_log, event.request_id, event.message, event.level, event.ts)
         elif isinstance(event, JobProgress):
@@ -197,8 +222,14 @@ class Dispatcher:
                 worker.finished()
                 return
             self._disarm(event.request_id)
-            outcome = Outcome(event.status_code, event.body, event.error_type, output=event.output,
-                              inference_time=event.inference_time, billed_seconds=event.billed_seconds)
+            outcome = Outcome(
+                event.status_code,
+                event.body,
+                event.error_type,
+                output=event.output,
+                inference_time=event.inference_time,
+                billed_seconds=event.billed_seconds,
+            )
             worker_id = worker.id
             worker.finished()
             self._track(self._complete(event.request_id, outcome, worker_id))
@@ -217,14 +248,21 @@ class Dispatcher:
         if rid is not None:
             self._disarm(rid)
             if worker.cancel_sent:
-                self._submit(self.store.append_log, rid, "the engine ignored the cancel grace period; "
-                             "its worker was stopped", "WARN", time.time())
+                self._submit(
+                    self.store.append_log,
+                    rid,
+                    "the engine ignored the cancel grace period; its worker was stopped",
+                    "WARN",
+                    time.time(),
+                )
                 self._track(self._complete(rid, error_outcome(RequestCancelled()), worker.id))
             else:
-                log.warning("worker died while running a job", extra={"worker": worker.id, "exit_code": code,
-                                                                     "request_id": rid})
-                self._submit(self.store.append_log, rid, f"the runner process died (exit code {code})", "ERROR",
-                             time.time())
+                log.warning(
+                    "worker died while running a job", extra={"worker": worker.id, "exit_code": code, "request_id": rid}
+                )
+                self._submit(
+                    self.store.append_log, rid, f"the runner process died (exit code {code})", "ERROR", time.time()
+                )
                 self._track(self._complete(rid, error_outcome(RunnerDisconnected()), worker.id))
         self._respawned[worker.index] = time.monotonic()
         self.workers[self.workers.index(worker)] = self._spawn(worker.index)
@@ -242,14 +280,18 @@ class Dispatcher:
         worker.cancel()
         if first and self._loop is not None:
             log.info("cancelling", extra={"request_id": rid, "worker": worker.id})
-            self._kill_timers[rid] = self._loop.call_later(self.settings.cancel_grace_s, self._kill_if_still, worker,
-                                                           rid)
+            self._kill_timers[rid] = self._loop.call_later(
+                self.settings.cancel_grace_s, self._kill_if_still, worker, rid
+            )
 
     def _kill_if_still(self, worker: WorkerProcess, request_id: str) -> None:
         self._kill_timers.pop(request_id, None)
         if worker.job_id == request_id and worker in self.workers:
-            log.warning("the engine ignored the cancel for %.1f s; killing its worker", self.settings.cancel_grace_s,
-                        extra={"request_id": request_id, "worker": worker.id})
+            log.warning(
+                "the engine ignored the cancel for %.1f s; killing its worker",
+                self.settings.cancel_grace_s,
+                extra={"request_id": request_id, "worker": worker.id},
+            )
             worker.kill()
 
     def _track(self, coro: Any) -> None:
@@ -370,7 +412,7 @@ class Dispatcher:
             if folder.is_file() and folder.suffix == ".mp4":  # the old layout's partial outputs
                 folder.unlink(missing_ok=True)
                 continue
-            rest = folder.name[len(host) + 1:] if folder.name.startswith(host + "-") else None
+            rest = folder.name[len(host) + 1 :] if folder.name.startswith(host + "-") else None
             pid = rest.split("-", 1)[0] if rest else ""
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,8 @@
 """Typed messages crossing the dispatcher ↔ worker process boundary (a ``multiprocessing`` pipe).
 
-    dispatcher → worker:  RunJob, Cancel, Shutdown
-    worker → dispatcher:  WorkerReady | WorkerDefunct (once, after loading the engine),
-                          JobLog*, JobProgress*, then JobDone (the job's outcome, cancellation included)
+dispatcher → worker:  RunJob, Cancel, Shutdown
+worker → dispatcher:  WorkerReady | WorkerDefunct (once, after loading the engine),
+                      JobLog*, JobProgress*, then JobDone (the job's outcome, cancellation included)
 """
 
 from __future__ import annotations

@@ -63,8 +63,10 @@ class WorkerProcess:
         parent, child = _ctx.Pipe(duplex=True)
         self._conn = parent
         self.proc: BaseProcess = _ctx.Process(
-            target=worker_main, args=(child, settings, self.id, self.device),
-            name=f"kinema-worker-{index}", daemon=True,
+            target=worker_main,
+            args=(child, settings, self.id, self.device),
+            name=f"kinema-worker-{index}",
+            daemon=True,
         )
         self.proc.start()
         child.close()

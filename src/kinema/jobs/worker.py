@@ -51,8 +51,7 @@ LOG_EVERY_S = 1.0
 class JobRunner:
     """Runs jobs on a loaded pipeline, reporting every event through ``send``."""
 
-    def __init__(self, pipeline: Pipeline, storage: Storage, work_dir: Path, send: _Send, *,
-                 engine_note: str = ""):
+    def __init__(self, pipeline: Pipeline, storage: Storage, work_dir: Path, send: _Send, *, engine_note: str = ""):
         self.pipeline = pipeline
         self.storage = storage
         self.work_dir = work_dir
@@ -85,12 +84,27 @@ class JobRunner:
             emit(self._engine_note)
         try:
             stored = self.pipeline.run(
-                job.payload, storage=self.storage, base_url=job.base_url, work_path=work_path,
-                file_name=f"kinema-{rid[:8]}.mp4", progress=progress, should_cancel=self.cancel.is_set, log=emit,
+                job.payload,
+                storage=self.storage,
+                base_url=job.base_url,
+                work_path=work_path,
+                file_name=f"kinema-{rid[:8]}.mp4",
+                progress=progress,
+                should_cancel=self.cancel.is_set,
+                log=emit,
             )
             elapsed = time.monotonic() - t0
-            self._send(JobDone(rid, 200, {"video": stored.file}, None, output=stored.file,
-                               inference_time=elapsed, billed_seconds=stored.clip.duration_s))
+            self._send(
+                JobDone(
+                    rid,
+                    200,
+                    {"video": stored.file},
+                    None,
+                    output=stored.file,
+                    inference_time=elapsed,
+                    billed_seconds=stored.clip.duration_s,
+                )
+            )
         except Cancelled:
             emit("cancelled", "WARN")
             self._done(rid, RequestCancelled())
@@ -122,8 +136,9 @@ class _Send:
             self._conn.send(event)
 
 
-def _read_commands(conn: Connection, jobs: queue.SimpleQueue[RunJob | None], runner: JobRunner,
-                   current: list[str | None]) -> None:
+def _read_commands(
+    conn: Connection, jobs: queue.SimpleQueue[RunJob | None], runner: JobRunner, current: list[str | None]
+) -> None:
     """Reader thread: jobs to the queue, cancels straight to the running job's flag."""
     while True:
         try:
@@ -162,12 +177,18 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str, device: st
     storage = open_storage(settings)
     work_dir = settings.work_dir / worker_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    runner = JobRunner(Pipeline(settings, engine, local=storage.read_own), storage, work_dir, send,
-                       engine_note=f"load: engine ready on {device} (loaded once in {load_s:.2f} s)")
+    runner = JobRunner(
+        Pipeline(settings, engine, local=storage.read_own),
+        storage,
+        work_dir,
+        send,
+        engine_note=f"load: engine ready on {device} (loaded once in {load_s:.2f} s)",
+    )
     jobs: queue.SimpleQueue[RunJob | None] = queue.SimpleQueue()
     current: list[str | None] = [None]
-    threading.Thread(target=_read_commands, args=(conn, jobs, runner, current), name="kinema-worker-commands",
-                     daemon=True).start()
+    threading.Thread(
+        target=_read_commands, args=(conn, jobs, runner, current), name="kinema-worker-commands", daemon=True
+    ).start()
     send(WorkerReady(os.getpid(), load_s))
     try:
         while (job := jobs.get()) is not None:

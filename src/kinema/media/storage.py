@@ -145,7 +145,7 @@ class OwnUrls:
         """``/files/{id}/{name}`` of an own URL, else ``None``."""
         for base in self.bases:
             if url.startswith(base + "/files/"):
-                return "/files/" + url[len(base) + len("/files/"):].split("?", 1)[0].split("#", 1)[0]
+                return "/files/" + url[len(base) + len("/files/") :].split("?", 1)[0].split("#", 1)[0]
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
@@ -171,8 +171,12 @@ class FileStorage:
     # The Storage interface ----------------------------------------------------------
     def file_json(self, f: StoredFile, base_url: str) -> dict[str, Any]:
         """fal's ``File`` of a stored file under ``base_url``."""
-        return {"url": base_url.rstrip("/") + self.url_path(f), "content_type": f.content_type,
-                "file_name": f.file_name, "file_size": f.size}
+        return {
+            "url": base_url.rstrip("/") + self.url_path(f),
+            "content_type": f.content_type,
+            "file_name": f.file_name,
+            "file_size": f.size,
+        }
 
     def put(self, source: Path, *, file_name: str, content_type: str, base_url: str) -> dict[str, Any]:
         try:
@@ -211,8 +215,16 @@ class FileStorage:
         folder.mkdir(parents=True)  # an existing id is an error, never an overwrite
         return file_id, folder
 
-    def _finish(self, file_id: str, folder: Path, tmp: Path, size: int, head: bytes,
-                file_name: str | None, content_type: str | None) -> StoredFile:
+    def _finish(
+        self,
+        file_id: str,
+        folder: Path,
+        tmp: Path,
+        size: int,
+        head: bytes,
+        file_name: str | None,
+        content_type: str | None,
+    ) -> StoredFile:
         sniffed = sniff_content_type(head)
         # Trust the bytes over a declared type; keep a declared type only for what we cannot sniff.
         ctype = sniffed or (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
@@ -226,8 +238,7 @@ class FileStorage:
         os.replace(meta_tmp, folder / _META)
         return StoredFile(file_id, name, ctype, size, path, created)
 
-    def save_bytes(self, data: bytes, *, file_name: str | None = None,
-                   content_type: str | None = None) -> StoredFile:
+    def save_bytes(self, data: bytes, *, file_name: str | None = None, content_type: str | None = None) -> StoredFile:
         file_id, folder = self._new_dir()
         tmp = folder / ".upload.tmp"
         try:
@@ -237,9 +248,15 @@ class FileStorage:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    async def asave_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int,
-                           file_name: str | None = None, content_type: str | None = None,
-                           file_id: str | None = None) -> StoredFile:
+    async def asave_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        file_name: str | None = None,
+        content_type: str | None = None,
+        file_id: str | None = None,
+    ) -> StoredFile:
         """Store a byte stream; raises ``ValueError`` (and keeps nothing) once it passes ``max_bytes``.
 
         ``file_id`` stores it under an id handed out earlier with :meth:`new_id`.
@@ -295,8 +312,9 @@ class FileStorage:
         path = folder / meta["file_name"]
         if not path.is_file():
             return None
-        return StoredFile(file_id, meta["file_name"], meta["content_type"], int(meta["size"]), path,
-                          float(meta["created_at"]))
+        return StoredFile(
+            file_id, meta["file_name"], meta["content_type"], int(meta["size"]), path, float(meta["created_at"])
+        )
 
     @staticmethod
     def url_path(f: StoredFile) -> str:

@@ -21,8 +21,9 @@ _JOIN_S = 2.0
 
 
 @contextmanager
-def ahead(items: Iterator[T], depth: int = 4, *, waiting: Callable[[], None] | None = None,
-          every: float = 0.1) -> Iterator[Iterator[T]]:
+def ahead(
+    items: Iterator[T], depth: int = 4, *, waiting: Callable[[], None] | None = None, every: float = 0.1
+) -> Iterator[Iterator[T]]:
     """An iterator over ``items`` produced on a thread, at most ``depth`` ahead.
 
     An exception raised by ``items`` is raised by the returned iterator. While the consumer waits for

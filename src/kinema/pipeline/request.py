@@ -115,10 +115,12 @@ class Pipeline:
             notes.put(partial(progress, p))
 
         try:
-            source = self.engine.frames(inputs, size=size, progress=later_progress, should_cancel=should_cancel,
-                                        log=later_log)
-            made = conform(source, fps=float(self.engine.fps), first=first, count=count, progress=later_progress,
-                           log=later_log)
+            source = self.engine.frames(
+                inputs, size=size, progress=later_progress, should_cancel=should_cancel, log=later_log
+            )
+            made = conform(
+                source, fps=float(self.engine.fps), first=first, count=count, progress=later_progress, log=later_log
+            )
             with VideoWriter(output, size[0], size[1], 30) as writer, ahead(made, waiting=flush) as frames:
                 for i, frame in enumerate(frames):
                     flush()
@@ -161,6 +163,8 @@ class Pipeline:
         finally:
             if work_path.exists():
                 os.unlink(work_path)
-        log(f"done: {clip.frames} frames {clip.width}x{clip.height} in {clip.wall_s:.2f} s "
-            f"(render {clip.render_s * 1000:.1f} ms)")
+        log(
+            f"done: {clip.frames} frames {clip.width}x{clip.height} in {clip.wall_s:.2f} s "
+            f"(render {clip.render_s * 1000:.1f} ms)"
+        )
         return Stored(clip, file)
