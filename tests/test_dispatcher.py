@@ -224,3 +224,15 @@ def test_a_load_failure_makes_the_worker_defunct_and_no_job_is_claimed(
             assert health["workers"][0]["state"] == "DEFUNCT"
 
     asyncio.run(main())
+
+
+def test_uploaded_files_past_retention_are_removed(tmp_path: Path, photo_png: bytes) -> None:
+    async def main() -> None:
+        async with running(tmp_path, "trivial.py", retention_s=1.0) as (s, _store, _d):
+            storage = open_storage(s)
+            old = storage.save_bytes(photo_png, file_name="old.png")
+            assert storage.get(old.id) is not None
+            await until(lambda: storage.get(old.id) is None, timeout=15)
+            assert not (s.files_dir / old.id).exists()
+
+    asyncio.run(main())
