@@ -87,8 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="with --server: requests in flight at once (default 4)")
     p.add_argument("--force", action="store_true", help="redo every line, even those already done")
     p.add_argument("--engine", default=None, help="in-process engine module:function (env KINEMA_ENGINE)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the engine's log lines (in-process)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (-v lines still show)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the engine's or server's log lines, each prefixed with its line number")
     p.set_defaults(func=run)
 
 
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         if remote is None:
             _run_local(todo, base_dir, out_dir, args, show, bar.log if args.verbose else None, finished)
         else:
-            _run_remote(todo, base_dir, out_dir, remote, args, finished)
+            _run_remote(todo, base_dir, out_dir, remote, args, bar.log if args.verbose else None, finished)
     finally:
         bar.close()
 
@@ -235,7 +236,8 @@ def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argpa
 
 
 def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tuple[str, str],
-                args: argparse.Namespace, finished: Callable[[dict[str, Any]], None]) -> None:
+                args: argparse.Namespace, log: Callable[[str], None] | None,
+                finished: Callable[[dict[str, Any]], None]) -> None:
     from kinema.cli.local import resolve_files
     from kinema.cli.remote import QueueClient, RemoteError, ServerUnusable, run_remote
     from kinema.errors import InputError
@@ -256,7 +258,8 @@ def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tu
                     with lock:
                         in_flight[line.number] = s["cancel_url"]
 
-                res = run_remote(client, body, out_dir / name, on_submitted=submitted)
+                line_log = None if log is None else (lambda message: log(f"line {line.number}: {message}"))
+                res = run_remote(client, body, out_dir / name, log=line_log, on_submitted=submitted)
                 return _ok_record(line, name, out_dir, time.monotonic() - t0, request_id=res.request_id,
                                   video_url=res.output["video"]["url"])
             except InputError as exc:

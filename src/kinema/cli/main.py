@@ -12,6 +12,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from kinema import __version__
+
 __all__ = ["main", "CliError"]
 
 #: Sub-command modules, in help order. A module missing here is simply not offered.
@@ -24,6 +26,7 @@ class CliError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinema", description="Kling 1.0 image-to-video, self-hosted.")
+    parser.add_argument("--version", action="version", version=f"kinema {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -43,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
-        print(f"kinema: error: {exc}", file=sys.stderr)
+        from kinema.cli.progress import print_error  # Rich is imported only when there is something to draw
+
+        print_error(str(exc))
         return 2
     except KeyboardInterrupt:
         print("kinema: interrupted", file=sys.stderr)
