@@ -153,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
             bar.log(f"line {record['line']}: error: {_error_text(record['error'])}")
         show(f"{counts['ok']} ok, {counts['error']} failed")
 
+    _warn_unknown_keys(todo, bar.log)
     show(f"{skipped} already done")
     try:
         if remote is None:
@@ -166,6 +167,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{counts['ok']} ok, {counts['error']} failed, {skipped} already done; "
           f"results in {results.path}  wall {time.monotonic() - t0:.1f} s")
     return 1 if counts["error"] else 0
+
+
+def _warn_unknown_keys(lines: list[BatchLine], warn: Callable[[str], None]) -> None:
+    """Warn about keys the API does not know (the server ignores them: ``"durration"`` gives 5 s)."""
+    from kinema.cli.unknown_keys import find_unknown_keys
+
+    for line in lines:
+        try:
+            payload = json.loads(line.text)
+        except ValueError:
+            continue  # reported as the line's error when it runs
+        for unknown in find_unknown_keys(payload):
+            warn(f"line {line.number}: warning: {unknown}")
 
 
 def _done(record: dict[str, Any] | None, out_dir: Path) -> bool:
