@@ -140,6 +140,7 @@ class ProgressBar:
                 _Elapsed(self._start),
                 console=self.console,
                 refresh_per_second=10,
+                redirect_stdout=False,  # stdout carries only the summary line, never output moved there by Rich
             )
             self._live.start()
         if self._task is None or stage != self._stage:
