@@ -5,7 +5,7 @@
 // brushes carry a trajectory (2 to 77 points, image pixels, top-left origin here; `toApi` converts to
 // Kling's bottom-left origin). Emits "change" after every edit.
 
-import { clamp, drawEditor, hasPixels, makeCanvas, maskPng, resample } from "./overlay.js";
+import { clamp, drawEditor, hasPixels, makeCanvas, maskPng, paintFromMask, resample } from "./overlay.js";
 
 export const MAX_DYNAMIC = 6;
 export const MIN_POINTS = 2;
@@ -30,6 +30,7 @@ export class MotionBrush extends EventTarget {
     this.size = 40;
     this.enabled = true;
     this.undoStack = [];
+    this.redoStack = [];
     this.hover = null;
     this.drag = null;
     this.nextId = 1;
@@ -77,6 +78,7 @@ export class MotionBrush extends EventTarget {
     this.brushes = [];
     this.nextId = 1;
     this.undoStack = [];
+    this.redoStack = [];
     const shortSide = Math.min(this.width, this.height);
     this.size = Math.max(4, Math.round(shortSide / 14));
     this.brushes.push(this.makeBrush("static", STATIC_COLOR));
@@ -128,24 +130,27 @@ export class MotionBrush extends EventTarget {
     this.changed();
   }
 
-  /** Add a dynamic brush (up to six) and select it; with six, select the next one in turn. */
-  addOrNextDynamic() {
+  /** Add a dynamic brush (up to six) and select it; returns null when six exist (selecting is `select`). */
+  addDynamic() {
     if (!this.image) return null;
     const dyn = this.dynamicBrushes;
-    let brush;
-    if (dyn.length < MAX_DYNAMIC) {
-      const used = new Set(dyn.map((b) => b.color));
-      const color = DYNAMIC_COLORS.find((c) => !used.has(c));
-      brush = this.makeBrush("dynamic", color);
-      this.brushes.push(brush);
-    } else {
-      const i = dyn.indexOf(this.active);
-      brush = dyn[(i + 1) % dyn.length];
-    }
+    if (dyn.length >= MAX_DYNAMIC) return null;
+    this.pushUndo();
+    const used = new Set(dyn.map((b) => b.color));
+    const brush = this.makeBrush("dynamic", DYNAMIC_COLORS.find((c) => !used.has(c)));
+    this.brushes.push(brush);
     this.activeId = brush.id;
     this.tool = "paint"; // a dynamic brush is painted first, then given its trajectory
     this.changed();
     return brush;
+  }
+
+  /** Select dynamic brush `n` (1-based, as numbered in the list); false when there is none. */
+  selectDynamic(n) {
+    const brush = this.dynamicBrushes[n - 1];
+    if (!brush) return false;
+    this.select(brush.id);
+    return true;
   }
 
   select(id) {
@@ -180,21 +185,60 @@ export class MotionBrush extends EventTarget {
     this.scheduleRender();
   }
 
+  /** Leave trajectory mode (back to painting with the same brush); false when not in it. */
+  leaveTrajectory() {
+    if (this.tool !== "trajectory") return false;
+    this.tool = "paint";
+    this.changed();
+    return true;
+  }
+
   setEnabled(on) {
     this.enabled = on;
     this.drag = null;
     this.scheduleRender();
   }
 
+  /** Remove all paint and trajectories; the dynamic brushes, all empty now, go too. Leaves trajectory mode. */
   clear() {
-    if (!this.hasContent) return;
-    this.pushUndo();
+    const removable = this.dynamicBrushes.length > 0;
+    if (!this.hasContent && !removable && this.tool !== "trajectory") return;
+    if (this.hasContent || removable) this.pushUndo();
     for (const b of this.brushes) {
       b.mask.getContext("2d").clearRect(0, 0, this.width, this.height);
       b.painted = false;
       b.points = [];
       b.version++;
     }
+    this.brushes = this.brushes.filter((b) => b.kind === "static");
+    this.activeId = this.staticBrush.id;
+    this.tool = "paint";
+    this.changed();
+  }
+
+  /**
+   * Brushes read back from a request's masks (History → Reuse): `[{kind, source, points}]`, `source` a loaded
+   * mask image, `points` in Kling's bottom-left-origin pixels. Undoable like any edit.
+   */
+  load(items) {
+    this.pushUndo();
+    this.brushes = this.brushes.filter((b) => b.kind === "static");
+    for (const item of items) {
+      let b = item.kind === "static" ? this.staticBrush : null;
+      if (!b) {
+        if (this.dynamicBrushes.length >= MAX_DYNAMIC) continue;
+        const used = new Set(this.dynamicBrushes.map((d) => d.color));
+        b = this.makeBrush("dynamic", DYNAMIC_COLORS.find((c) => !used.has(c)));
+        this.brushes.push(b);
+      }
+      paintFromMask(b.mask, item.source, b.color);
+      b.painted = hasPixels(b.mask);
+      b.points = (item.points || []).map((p) => ({ x: clamp(Math.round(p.x), 0, this.width - 1),
+        y: clamp(this.height - 1 - Math.round(p.y), 0, this.height - 1) }));
+      b.version++;
+    }
+    this.activeId = (this.dynamicBrushes[0] || this.staticBrush).id;
+    this.tool = "paint";
     this.changed();
   }
 
@@ -207,9 +251,9 @@ export class MotionBrush extends EventTarget {
     this.changed();
   }
 
-  // ---- undo --------------------------------------------------------------------------------
+  // ---- undo / redo -----------------------------------------------------------------------
 
-  pushUndo() {
+  snapshot() {
     const snap = new Map();
     for (const b of this.brushes) {
       let mask = null;
@@ -219,20 +263,11 @@ export class MotionBrush extends EventTarget {
       }
       snap.set(b.id, { brush: b, mask, points: b.points.slice() });
     }
-    this.undoStack.push({ snap, order: this.brushes.slice(), activeId: this.activeId });
-    if (this.undoStack.length > UNDO_DEPTH) this.undoStack.shift();
+    return { snap, order: this.brushes.slice(), activeId: this.activeId };
   }
 
-  get canUndo() {
-    return this.undoStack.length > 0;
-  }
-
-  undo() {
-    const entry = this.undoStack.pop();
-    if (!entry) return;
-    // Brushes added since the snapshot stay (empty ones are ignored on submit); removed ones come back.
-    const added = this.brushes.filter((b) => !entry.snap.has(b.id));
-    this.brushes = [...entry.order, ...added];
+  restore(entry) {
+    this.brushes = entry.order.slice();
     for (const { brush, mask, points } of entry.snap.values()) {
       const ctx = brush.mask.getContext("2d");
       ctx.clearRect(0, 0, this.width, this.height);
@@ -241,8 +276,38 @@ export class MotionBrush extends EventTarget {
       brush.points = points;
       brush.version++;
     }
-    if (this.brushes.some((b) => b.id === entry.activeId)) this.activeId = entry.activeId;
+    this.activeId = this.brushes.some((b) => b.id === entry.activeId) ? entry.activeId : this.staticBrush.id;
+    if (this.tool === "trajectory" && this.active?.kind !== "dynamic") this.tool = "paint";
     this.changed();
+  }
+
+  /** Called before every edit: remember the state, and forget what could be redone. */
+  pushUndo() {
+    this.undoStack.push(this.snapshot());
+    if (this.undoStack.length > UNDO_DEPTH) this.undoStack.shift();
+    this.redoStack = [];
+  }
+
+  get canUndo() {
+    return this.undoStack.length > 0;
+  }
+
+  get canRedo() {
+    return this.redoStack.length > 0;
+  }
+
+  undo() {
+    const entry = this.undoStack.pop();
+    if (!entry) return;
+    this.redoStack.push(this.snapshot());
+    this.restore(entry);
+  }
+
+  redo() {
+    const entry = this.redoStack.pop();
+    if (!entry) return;
+    this.undoStack.push(this.snapshot());
+    this.restore(entry);
   }
 
   // ---- pointer input -----------------------------------------------------------------------
