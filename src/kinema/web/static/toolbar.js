@@ -103,7 +103,7 @@ export function renderBrushTools(brush, { hasImage, tailSet }) {
     ? `${MAX_DYNAMIC} dynamic brushes is the most Kling takes: select one in the list below`
     : "Add a dynamic brush (N)";
   $("brush-static").classList.toggle("active", a?.kind === "static" && brush.tool === "paint");
-  $("brush-dynamic").classList.toggle("active", a?.kind === "dynamic" && brush.tool === "paint");
+  $("brush-dynamic").classList.remove("active"); // it only adds: the brush list shows which one is selected
   $("trajectory").classList.toggle("active", brush.tool === "trajectory");
   $("eraser").classList.toggle("active", brush.tool === "erase");
   $("dynamic-label").textContent = `+ Dynamic brush (${dyn.length}/${MAX_DYNAMIC})`;
