@@ -45,9 +45,18 @@ export function imageSizeProblem(w, h) {
   if (Math.min(w, h) < MIN_SIDE) return `the image is ${w}x${h}; each side must be at least ${MIN_SIDE} px`;
   const aspect = w / h;
   if (aspect > MAX_ASPECT || aspect < 1 / MAX_ASPECT) {
-    return `the image is ${w}x${h} (aspect ${aspect.toFixed(2)}); the aspect ratio must be between 1:2.5 and 2.5:1`;
+    return `the image is ${w}x${h} (aspect ${fixed2(aspect)}); the aspect ratio must be between 1:2.5 and 2.5:1`;
   }
   return "";
+}
+
+/** `x` with two decimals as Python's `f"{x:.2f}"` writes it: exact ties go to the even digit (3.125 -> 3.12). */
+function fixed2(x) {
+  const scaled = x * 100;
+  const floor = Math.floor(scaled);
+  const frac = scaled - floor;
+  const n = frac > 0.5 ? floor + 1 : frac < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1;
+  return (n / 100).toFixed(2);
 }
 
 // ---- errors as sentences (history, status) ------------------------------------------------------------
