@@ -19,8 +19,8 @@ from PIL import Image
 from server import ROOT, Server
 
 __all__ = [
-    "ARTIFACTS", "CHROMIUM", "PLAY_ENGINE", "SUBMIT_PATH", "CanvasMap", "astronaut", "browser", "chip_meta",
-    "decode_clip", "drag", "drop_file", "fetch_mask", "open_playground", "page", "save_png", "textured",
+    "ARTIFACTS", "CHROMIUM", "PLAY_ENGINE", "SUBMIT_PATH", "CanvasMap", "astronaut", "browser_fixture", "chip_meta",
+    "decode_clip", "drag", "drop_file", "fetch_mask", "open_playground", "page_fixture", "save_png", "textured",
     "wait_uploaded", "skip_without_chromium",
 ]
 
@@ -36,8 +36,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
         try:
@@ -46,8 +46,8 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+@pytest.fixture(name="page")
+def page_fixture(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1360, "height": 1000})
     context.set_default_timeout(5_000)  # what the page shows at once; longer waits say so
     pg = context.new_page()

@@ -20,20 +20,20 @@ import httpx
 import numpy as np
 import pytest
 
-from playground_kit import (  # noqa: F401 - browser and page are fixtures
+from playground_kit import (  # noqa: F401 - the browser and page fixtures
     ARTIFACTS,
     PLAY_ENGINE,
     SUBMIT_PATH,
     CanvasMap,
     astronaut,
-    browser,
+    browser_fixture,
     chip_meta,
     decode_clip,
     drag,
     drop_file,
     fetch_mask,
     open_playground,
-    page,
+    page_fixture,
     skip_without_chromium,
     textured,
     wait_uploaded,
@@ -187,7 +187,7 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         assert len(sent["dynamic_masks"]) == 1
         traj = sent["dynamic_masks"][0]["trajectories"]
         assert len(traj) == 3
-        for got, (ex, ey) in zip(traj, expected):
+        for got, (ex, ey) in zip(traj, expected, strict=True):
             assert isinstance(got["x"], int) and isinstance(got["y"], int)
             assert abs(got["x"] - ex) <= 1 and abs(got["y"] - ey) <= 1, (traj, expected)
         assert traj[0]["y"] > traj[2]["y"]  # clicked downwards on screen: y decreases from the bottom-left

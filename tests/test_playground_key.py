@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from playground_kit import (  # noqa: F401 - browser and page are fixtures
+from playground_kit import (  # noqa: F401 - the browser and page fixtures
     SUBMIT_PATH,
-    browser,
-    page,
+    browser_fixture,
+    page_fixture,
     skip_without_chromium,
     textured,
     wait_uploaded,

@@ -14,13 +14,13 @@ from PIL import Image
 
 from kinema.errors import InputError
 from kinema.media.images import check_input_image
-from playground_kit import (  # noqa: F401 - browser and page are fixtures
+from playground_kit import (  # noqa: F401 - the browser and page fixtures
     SUBMIT_PATH,
     CanvasMap,
-    browser,
+    browser_fixture,
     drag,
     open_playground,
-    page,
+    page_fixture,
     save_png,
     skip_without_chromium,
     textured,

@@ -10,10 +10,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from playground_kit import (  # noqa: F401 - browser is a fixture
+from playground_kit import (  # noqa: F401 - the browser fixture
     SUBMIT_PATH,
     CanvasMap,
-    browser,
+    browser_fixture,
     chip_meta,
     drag,
     fetch_mask,

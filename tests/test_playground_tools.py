@@ -8,13 +8,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from playground_kit import (  # noqa: F401 - browser is a fixture
+from playground_kit import (  # noqa: F401 - the browser fixture
     CanvasMap,
-    browser,
+    browser_fixture,
     chip_meta,
     drag,
     open_playground,
-    page,
+    page_fixture,
     skip_without_chromium,
     textured,
 )
