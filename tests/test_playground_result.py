@@ -56,6 +56,15 @@ def test_ids_copy_reuse_and_video_in_view(tmp_path: Path, big_page: Any) -> None
         page.wait_for_selector("body[data-ready='1']")
         placeholder = str(page.get_by_test_id("seed").get_attribute("placeholder"))
         assert "seed 0" in placeholder and "same video" in placeholder, placeholder
+        fits = page.evaluate("""() => {
+            const i = document.querySelector('[data-testid=seed]');
+            const cs = getComputedStyle(i);
+            const ctx = document.createElement('canvas').getContext('2d');
+            ctx.font = cs.font;
+            return ctx.measureText(i.placeholder).width
+                <= i.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+        }""")
+        assert fits, "the seed placeholder is cut off"
 
         # 2. A request with a static brush, a dynamic brush and its trajectory, a prompt and a seed.
         open_playground(page, server, image)
