@@ -40,6 +40,7 @@ export class JobView {
     this.current = job;
     $("job").hidden = false;
     $("job-id").textContent = job.id;
+    $("output-title").textContent = "Previous result"; // until this request's video replaces it
     $("logs").textContent = "";
     $("logs-box").open = true;
     $("cancel").hidden = false;
@@ -178,6 +179,7 @@ export class JobView {
     $("output-info").textContent = output.video.file_size
       ? `${(output.video.file_size / 1e6).toFixed(2)} MB` : "";
     $("output").dataset.requestId = id || "";
+    $("output-title").textContent = "Result";
     $("output").hidden = false;
     // The result card leads the right-hand column; bring it into view if the page was scrolled away.
     const box = $("output").getBoundingClientRect();
