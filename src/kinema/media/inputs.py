@@ -6,23 +6,29 @@ body as its result). Every problem found is reported, each under its own ``loc``
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from kinema.engines import DynamicBrush, EngineInputs
 from kinema.errors import InputError, error_item
-from kinema.media.images import check_input_image, check_mask_shapes, decode_image, decode_mask
+from kinema.media.images import check_input_image, check_mask_shapes, decode_image, decode_mask, full_mask_warning
 from kinema.schema import KlingInput
 
-__all__ = ["load_inputs", "FetchFn"]
+__all__ = ["load_inputs", "FetchFn", "WarnFn"]
 
 Loc = Sequence[str | int]
 FetchFn = Callable[[str, Loc], bytes]
+#: Receives warnings about accepted inputs (a mask that selects every pixel); the worker writes them to the job log.
+WarnFn = Callable[[str], None]
+
+_log = logging.getLogger("kinema.inputs")
 
 
-def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int) -> EngineInputs:
+def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int, warn: WarnFn | None = None) -> EngineInputs:
     errors: list[dict[str, Any]] = []
+    notes: list[str] = []
 
     def attempt(fn: Callable[[], Any]) -> Any:
         try:
@@ -65,6 +71,7 @@ def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int) -> EngineIn
             if mask is not None:
                 named.append((["body", "dynamic_masks", i, "mask_url"], mask))
         attempt(lambda: check_mask_shapes((w, h), named))
+        notes = [n for n in (full_mask_warning(loc, m) for loc, m in named) if n is not None]
         for i, (_, points) in enumerate(dynamic):
             for j, (x, y) in enumerate(points):
                 if not (0 <= x <= w and 0 <= y <= h):
@@ -76,6 +83,8 @@ def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int) -> EngineIn
                     ))
     if errors:
         raise InputError(errors)
+    for note in notes:  # only for a request that is accepted
+        (warn or _log.warning)(note)
 
     # 4. Assemble what the engine sees.
     assert image is not None
