@@ -54,7 +54,7 @@ def test_trajectory_points_must_be_pixels_of_the_image(tmp_path, photo_uri):
 
 # 20 ---------------------------------------------------------------------------------------------------------
 class _Redirector(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         to = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["to"][0]
         self.send_response(302)
         self.send_header("Location", to)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -77,7 +77,7 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise too_large(limit)
 
 
-async def body_chunks(request: Request, limits: BodyLimits) -> AsyncIterator[bytes]:
+async def body_chunks(request: Request, limits: BodyLimits) -> AsyncGenerator[bytes, None]:
     """The body's chunks as they arrive; raises 413/408 :class:`ApiError` or :class:`ClientGone`."""
     _check_declared_length(request, limits.max_bytes)
     clock = asyncio.get_running_loop().time
@@ -105,12 +105,12 @@ async def body_chunks(request: Request, limits: BodyLimits) -> AsyncIterator[byt
             yield chunk
 
 
-async def read_body(request: Request, limits: BodyLimits) -> bytes:
-    """The whole body (at most ``limits.max_bytes``)."""
+async def read_body(request: Request, limits: BodyLimits) -> bytearray:
+    """The whole body (at most ``limits.max_bytes``), not copied into ``bytes`` (the JSON decoder takes both)."""
     buf = bytearray()
     async for chunk in body_chunks(request, limits):
         buf += chunk
-    return bytes(buf)
+    return buf
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -137,7 +137,7 @@ def _json_invalid(msg: str) -> InputError:
     return InputError.single(["body"], msg, "json_invalid")
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes | bytearray) -> Any:
     """``json.loads`` with fal's 422 for anything that is not JSON or nests deeper than :data:`MAX_JSON_DEPTH`."""
     try:
         payload = json.loads(raw or b"null")

@@ -61,8 +61,8 @@ def _system_resolver(host: str, port: int) -> list[str]:
 
 def _bad_redirect(loc: Loc, scheme: str | None = None) -> FetchError:
     target = f"a {scheme}: URL" if scheme else "a URL that is not http(s)"
-    return FetchError.single(loc, f"the server redirected to {target}; kinema follows redirects to http and "
-                                  "https URLs only", "url_scheme")
+    return FetchError([error_item(loc, f"the server redirected to {target}; kinema follows redirects to http and "
+                                       "https URLs only", "url_scheme")])
 
 
 def _short(url: str) -> str:
