@@ -39,6 +39,7 @@ def test_default_hosts_are_the_bind_address_and_localhost(tmp_path, photo_uri):
         # Nothing was queued under a forged name.
         listed = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]
         assert all("evil" not in item["response_url"] for item in listed) and len(listed) == 4
+        assert "allowed_hosts=127.0.0.1,::1,localhost,localhost.localdomain" in server.log_text()
 
 
 def test_configured_hosts(tmp_path, photo_uri):

@@ -66,6 +66,8 @@ def _adopt_output(storage: FileStorage):
 
 
 def create_app(settings: Settings) -> Starlette:
+    allowed_hosts = AllowedHosts(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,8 @@ def create_app(settings: Settings) -> Starlette:
         outbox_task = asyncio.create_task(outbox.run())
         files_task = asyncio.create_task(files.purge_expired(storage, settings.retention_s))
         log.info("kinema ready", extra={"version": __version__, "data_dir": str(settings.data_dir),
-                                        "engine": settings.engine, "workers": settings.workers})
+                                        "engine": settings.engine, "workers": settings.workers,
+                                        "allowed_hosts": allowed_hosts.describe()})
         try:
             yield
         finally:
@@ -175,6 +178,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     install_error_handlers(app)
-    app.add_middleware(HostCheckMiddleware, allowed=AllowedHosts(settings))
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
     app.add_middleware(RequestIdMiddleware)
     return app

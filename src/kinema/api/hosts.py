@@ -76,6 +76,12 @@ class AllowedHosts:
                 names.add(host_name(public))
         self.names = frozenset(names)
 
+    def describe(self) -> str:
+        """For the startup log: ``*``, or the names (and ``any IP`` when IP literals are accepted)."""
+        if self.any:
+            return "*"
+        return ",".join(sorted(self.names) + (["any IP"] if self.any_ip else []))
+
     def allows(self, header: str | None) -> bool:
         if self.any or header is None:  # HTTP/1.0 without Host: URLs come from the socket's own address
             return True
