@@ -145,6 +145,22 @@ def test_running_server_does_what_its_document_says(tmp_path, photo_uri):
                 assert r.json()["detail"][0]["loc"] == ["body", name]
 
         assert len(queued) >= 3  # tail_image_url, static_mask_url, dynamic_masks (and seed)
+        # Inside a dynamic mask: null is a type error where the schema does not allow it, and where it does,
+        # null means the same as leaving the field out.
+        mask = doc["components"]["schemas"]["DynamicMask"]["properties"]
+        for name, schema in mask.items():
+            entry = {"mask_url": photo_uri, "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}
+            omitted = {k: v for k, v in entry.items() if k != name}
+            got = [httpx.post(base + ENDPOINT, headers=server.headers, timeout=30,
+                              json={"prompt": "x", "image_url": photo_uri, "dynamic_masks": [m]})
+                   for m in ({**entry, name: None}, omitted)]
+            assert all(r.status_code == 422 for r in got), name
+            null_errors = got[0].json()["detail"]
+            if schema.get("nullable"):
+                assert null_errors == got[1].json()["detail"], name
+            else:
+                assert null_errors[0]["loc"] == ["body", "dynamic_masks", 0, name]
+                assert null_errors[0]["type"].endswith("_type"), null_errors
         for job in queued:
             r = httpx.put(job["cancel_url"], headers=server.headers)
             assert r.status_code == 202
