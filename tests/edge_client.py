@@ -83,11 +83,11 @@ def _frames(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def send_chunked(server: Server, path: str, chunks: Iterable[bytes], headers: dict[str, str],
-                 deadline_s: float = 120.0) -> tuple[Reply, int]:
-    """POST ``chunks`` with ``Transfer-Encoding: chunked``, reading the reply as soon as one comes (the server
+                 deadline_s: float = 120.0, method: str = "POST") -> tuple[Reply, int]:
+    """POST (or ``method``) ``chunks`` with ``Transfer-Encoding: chunked``, reading the reply as soon as one comes (the server
     may answer before the body ends); returns the reply and how many body bytes were sent."""
     sock = open_socket(server)
-    head = [f"POST {path} HTTP/1.1", f"Host: {server.host_port}", "Transfer-Encoding: chunked"]
+    head = [f"{method} {path} HTTP/1.1", f"Host: {server.host_port}", "Transfer-Encoding: chunked"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
     sent = 0

@@ -180,3 +180,22 @@ def test_client_leaving_mid_body_is_one_log_line(tmp_path):
         sock.sendall(f"GET /health HTTP/1.1\r\nHost: {server.host_port}\r\n\r\n".encode())
         assert read_reply(sock)[0] == 200
         sock.close()
+
+
+def test_chunked_raw_uploads_cut_off_at_the_cap(tmp_path):
+    cap = 8 * MIB
+    piece = b"\x89PNG\r\n\x1a\n" + bytes(MIB - 8)
+    with running_server(tmp_path, env={"KINEMA_UPLOAD_MAX_BYTES": str(cap)}) as server:
+        pid = server.proc.pid
+        before = rss_mib(pid)
+        (status, _, body), sent = send_chunked(server, "/files/upload", [piece] * 128,
+                                               {**server.headers, "Content-Type": "image/png"})
+        assert status == 413, body
+        assert sent < 64 * MIB
+        slot = httpx.post(server.url + "/storage/upload/initiate", headers=server.headers,
+                          json={"content_type": "image/png", "file_name": "big.png"}).json()
+        path = "/" + slot["upload_url"].split("/", 3)[3]
+        sock_reply, sent = send_chunked(server, path, [piece] * 128, {"Content-Type": "image/png"}, method="PUT")
+        assert sock_reply[0] == 413 and sent < 64 * MIB
+        assert peak_rss_mib(pid) - before < 32
+        assert list((server.data_dir / "files").iterdir()) == []
