@@ -86,9 +86,9 @@ def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
         "static_mask_url": data_uri(mask_png(256, 256, (0, 0, 256, 64))),
         "dynamic_masks": [
             {"mask_url": data_uri(mask_png(256, 256, (100, 100, 150, 150))),
-             "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 512, "y": 0}]},
+             "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 511, "y": 0}]},
             {"mask_url": data_uri(mask_png(256, 256, (10, 200, 40, 250))),
-             "trajectories": [{"x": 0, "y": 512}, {"x": 50, "y": 500}]},
+             "trajectories": [{"x": 0, "y": 511}, {"x": 50, "y": 500}]},
         ],
     })
     assert inputs.static_mask is not None and inputs.static_mask.shape == (256, 256)
@@ -96,8 +96,8 @@ def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
     assert len(inputs.dynamic_brushes) == 2
     first, second = inputs.dynamic_brushes
     assert first.mask.shape == (256, 256) and first.mask.sum() == 50 * 50 and first.mask[120, 120]
-    assert first.trajectory == ((250, 250), (300, 260), (512, 0))
-    assert second.trajectory == ((0, 512), (50, 500))
+    assert first.trajectory == ((250, 250), (300, 260), (511, 0))  # the last pixel column is inside
+    assert second.trajectory == ((0, 511), (50, 500))
     assert second.mask.sum() == 30 * 50
 
 
@@ -142,6 +142,7 @@ def test_trajectory_points_outside_the_image(photo_png_uri: str) -> None:
     })
     assert got == {
         ("body", "dynamic_masks", 0, "trajectories", 1): "trajectory_point_outside",
+        ("body", "dynamic_masks", 0, "trajectories", 2): "trajectory_point_outside",  # x = W is past the last pixel
         ("body", "dynamic_masks", 1, "trajectories", 0): "trajectory_point_outside",
     }
 
@@ -156,6 +157,7 @@ def test_trajectory_message_names_the_point_and_image(photo_png_uri: str) -> Non
         })
     [item] = exc.value.errors
     assert "(700, 5)" in item["msg"] and "512x512" in item["msg"]
+    assert "x must be 0..511 and y 0..511" in item["msg"]
 
 
 def test_mask_shape_problems_through_load_inputs(photo_png_uri: str) -> None:

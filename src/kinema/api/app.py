@@ -20,6 +20,7 @@ from kinema import __version__
 from kinema.api import files, queue
 from kinema.api.auth import require_key
 from kinema.api.errors import ApiError, install_error_handlers
+from kinema.api.hosts import AllowedHosts, HostCheckMiddleware
 from kinema.api.openapi import build_openapi
 from kinema.jobs.dispatcher import Dispatcher
 from kinema.jobs.store import Job, JobStore
@@ -65,6 +66,8 @@ def _adopt_output(storage: FileStorage):
 
 
 def create_app(settings: Settings) -> Starlette:
+    allowed_hosts = AllowedHosts(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.store = store
         app.state.storage = storage
-        app.state.upload_slots = files.UploadSlots()
+        app.state.upload_slots = files.UploadSlots(max_per_key=settings.max_pending_uploads_per_key)
         app.state.keys = KeyStore(settings.db_path)
         app.state.outbox = outbox
         app.state.dispatcher = dispatcher
@@ -104,14 +107,19 @@ def create_app(settings: Settings) -> Starlette:
         import asyncio
 
         outbox_task = asyncio.create_task(outbox.run())
+        files_task = asyncio.create_task(files.purge_expired(storage, settings.retention_s))
         log.info("kinema ready", extra={"version": __version__, "data_dir": str(settings.data_dir),
-                                        "engine": settings.engine, "workers": settings.workers})
+                                        "engine": settings.engine, "workers": settings.workers,
+                                        "allowed_hosts": allowed_hosts.describe()})
         try:
             yield
         finally:
             outbox_task.cancel()
+            files_task.cancel()
             with contextlib.suppress(BaseException):
                 await outbox_task
+            with contextlib.suppress(BaseException):
+                await files_task
             await outbox.aclose()
             await dispatcher.stop()
             store.close()
@@ -170,5 +178,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -18,18 +18,19 @@ from starlette.routing import Route
 
 from kinema import ENDPOINT_ID
 from kinema.api.auth import require_key
+from kinema.api.body import read_json_body
 from kinema.api.errors import ApiError, error_response
 from kinema.errors import InputError, error_item
 from kinema.jobs.dispatcher import Dispatcher
 from kinema.jobs.status import Priority, Status
 from kinema.jobs.webhooks import check_webhook_url
 from kinema.jobs.store import Job
+from kinema.media.fetch import check_data_uri_sizes
 from kinema.schema import parse_input
 
 __all__ = ["routes", "status_body", "base_url"]
 
 OWNER_ALIAS = "/".join(ENDPOINT_ID.split("/")[:2])  # fal-ai/kling-video
-MAX_BODY_BYTES = 120 * 1024 * 1024
 SSE_PING_S = 10.0  #: fal: a ": ping" comment at least every 15 s
 
 
@@ -79,15 +80,7 @@ def _job(request: Request) -> Job:
 
 
 async def _payload(request: Request) -> dict[str, Any]:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", "payload_too_large")
-    raw = await request.body()
-    try:
-        payload = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise InputError.single(["body"], f"the body is not valid JSON: {exc}", "json_invalid") from None
-    return payload  # type: ignore[no-any-return]
+    return await read_json_body(request, request.app.state.settings.max_body_bytes)  # type: ignore[no-any-return]
 
 
 def _start_timeout(request: Request) -> float | None:
@@ -106,6 +99,7 @@ def _start_timeout(request: Request) -> float | None:
 
 def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> Job:
     req = parse_input(payload)
+    check_data_uri_sizes(req, request.app.state.settings.fetch_max_bytes)
     if webhook is not None:
         try:
             check_webhook_url(webhook)
