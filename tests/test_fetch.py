@@ -337,6 +337,21 @@ def test_non_http_schemes_refused(url: str) -> None:
     assert item["type"] == "url_scheme"
 
 
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [("2002:c0a8:101::1", "a 6to4 address"), ("2002:7f00:1::1", "a 6to4 address"),
+     ("fec0::1", "a site-local address"), ("feff:ffff::1", "a site-local address")],
+)
+def test_6to4_and_site_local_targets_refused(address: str, words: str) -> None:
+    # Python's ipaddress calls these global; 6to4 relays to the IPv4 address inside it (here 192.168.1.1
+    # and 127.0.0.1), site-local is the deprecated private range of IPv6.
+    by_name = refusal(Fetcher(Settings(), resolver=resolver_for({"v6.example": [address]})),
+                      "http://v6.example/x.png")
+    assert by_name["type"] == "fetch_refused" and words in by_name["msg"]
+    literal = refusal(Fetcher(Settings()), f"http://[{address}]/x.png")
+    assert literal["type"] == "fetch_refused" and words in literal["msg"]
+
+
 def test_address_problem_public_and_non_public() -> None:
     import ipaddress
 
@@ -359,7 +374,10 @@ def test_redirect_followed_within_allowed_targets(served: Served) -> None:
         ("http://127.0.0.1:{port}/photo", "loopback"),
         ("http://internal.example/photo", "internal.example resolves to 192.168.7.7"),
         ("http://169.254.169.254/latest/meta-data/", "link-local"),
-        ("file:///etc/passwd", "http, https or data"),
+        ("file:///etc/passwd", "redirected to a file: URL"),
+        ("data:image/png;base64,iVBORw0KGgo=", "redirected to a URL that is not http(s)"),
+        ("mailto:someone@example.com", "redirected to a URL that is not http(s)"),
+        ("javascript:alert(1)", "redirected to a URL that is not http(s)"),
     ],
 )
 def test_redirect_target_is_checked_again(served: Served, target: str, words: str) -> None:

@@ -19,6 +19,7 @@ from kinema.media.images import (
     check_mask_shapes,
     decode_image,
     decode_mask,
+    full_mask_warning,
     sniff_image_type,
 )
 
@@ -232,6 +233,64 @@ def test_mask_from_alpha_ignores_colour() -> None:
     assert mask.sum() == 10 * 20 and mask[10:20, 30:50].all()
 
 
+def _soft_mask() -> np.ndarray:
+    """A grey-level mask with soft (anti-aliased) edges: a disc fading out, plus a hard white bar."""
+    yy, xx = np.mgrid[0:300, 0:400]
+    disc = np.clip(255 - 3.0 * (np.hypot(xx - 120, yy - 150) - 60), 0, 255)
+    gray = disc.astype(np.uint8)
+    gray[20:40, 250:380] = 255
+    return gray
+
+
+def test_opaque_rgba_rgb_and_gray_copies_select_the_same_pixels() -> None:
+    # What a browser canvas export and most editors write: black and white, alpha 255 everywhere.
+    gray = _soft_mask()
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    rgba = np.dstack([rgb, np.full(gray.shape, 255, np.uint8)])
+    want = gray >= 128
+    assert 0 < want.sum() < want.size
+    for name, data in [("L", png_bytes(gray)), ("RGB", png_bytes(rgb)), ("RGBA", png_bytes(rgba)),
+                       ("LA", _save(Image.fromarray(gray).convert("LA"), "PNG")),
+                       ("P", _save(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), "PNG"))]:
+        got = decode_mask(data, LOC)
+        assert np.array_equal(got, want), (name, int(got.sum()), int(want.sum()))
+
+
+def test_opaque_rgba_with_partly_transparent_alpha_above_half_reads_luminance() -> None:
+    # Alpha between 128 and 254 is not "transparent": no pixel is below 128, so luminance decides.
+    rgba = np.zeros((300, 400, 4), np.uint8)
+    rgba[..., 3] = 200
+    rgba[100:200, 100:150, :3] = 255
+    mask = decode_mask(png_bytes(rgba), LOC)
+    assert mask.sum() == 100 * 50 and mask[100:200, 100:150].all()
+
+
+@pytest.mark.parametrize("colour", [(255, 0, 0), (0, 0, 0), (30, 60, 200), (255, 255, 255)])
+def test_coloured_strokes_on_transparency_select_the_strokes(colour: tuple[int, int, int]) -> None:
+    rgba = np.zeros((300, 400, 4), np.uint8)  # transparent black background
+    rgba[50:80, 40:360, :3] = colour
+    rgba[50:80, 40:360, 3] = 255
+    rgba[200:210, 100:110, :3] = colour
+    rgba[200:210, 100:110, 3] = 160  # semi-opaque still counts (alpha ≥ 128)
+    mask = decode_mask(png_bytes(rgba), LOC)
+    assert mask.sum() == 30 * 320 + 10 * 10
+    assert mask[50:80, 40:360].all() and mask[200:210, 100:110].all()
+
+
+def test_la_mask_with_transparency_reads_alpha() -> None:
+    la = np.zeros((300, 400, 2), np.uint8)  # black strokes, transparent background
+    la[10:60, 10:60, 1] = 255
+    mask = decode_mask(_save(Image.fromarray(la, mode="LA"), "PNG"), LOC)
+    assert mask.sum() == 50 * 50 and mask[10:60, 10:60].all()
+
+
+def test_jpeg_mask_reads_luminance() -> None:
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[100:200, 200:300] = 255
+    mask = decode_mask(jpeg_bytes(rgb, quality=95), LOC)
+    assert abs(int(mask.sum()) - 100 * 100) < 200 and mask[110:190, 210:290].all()
+
+
 def test_mask_from_palette_transparency() -> None:
     pal = Image.new("P", (400, 300), 0)
     pal.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
@@ -296,6 +355,31 @@ def test_check_mask_shapes_empty_mask() -> None:
         check_mask_shapes((400, 300), [(["body", "dynamic_masks", 1, "mask_url"], _mask(400, 300, fill=False))])
     item = only_error(exc)
     assert item["loc"] == ["body", "dynamic_masks", 1, "mask_url"] and item["type"] == "mask_empty"
+    assert "selects no pixel" in item["msg"]
+
+
+def test_empty_opaque_rgba_mask_is_refused() -> None:
+    # An all-black canvas export (alpha 255): nothing painted. Formerly alpha made it select everything.
+    rgba = np.zeros((300, 400, 4), np.uint8)
+    rgba[..., 3] = 255
+    mask = decode_mask(png_bytes(rgba), LOC)
+    assert not mask.any()
+    with pytest.raises(InputError) as exc:
+        check_mask_shapes((400, 300), [(["body", "static_mask_url"], mask)])
+    assert only_error(exc)["loc"] == ["body", "static_mask_url"] and only_error(exc)["type"] == "mask_empty"
+
+
+def test_full_mask_is_accepted_with_a_warning() -> None:
+    full = np.ones((300, 400), bool)
+    check_mask_shapes((400, 300), [(["body", "static_mask_url"], full)])  # accepted
+    static = full_mask_warning(["body", "static_mask_url"], full)
+    assert static is not None and static.startswith("static_mask_url: the mask selects every pixel")
+    assert "stays still" in static
+    dyn = full_mask_warning(["body", "dynamic_masks", 2, "mask_url"], full)
+    assert dyn is not None and dyn.startswith("dynamic_masks[2].mask_url:") and "moves" in dyn
+    partial = full.copy()
+    partial[0, 0] = False
+    assert full_mask_warning(["body", "static_mask_url"], partial) is None
 
 
 def test_check_mask_shapes_reports_every_mask() -> None:

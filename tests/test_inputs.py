@@ -86,9 +86,9 @@ def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
         "static_mask_url": data_uri(mask_png(256, 256, (0, 0, 256, 64))),
         "dynamic_masks": [
             {"mask_url": data_uri(mask_png(256, 256, (100, 100, 150, 150))),
-             "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 512, "y": 0}]},
+             "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 511, "y": 0}]},
             {"mask_url": data_uri(mask_png(256, 256, (10, 200, 40, 250))),
-             "trajectories": [{"x": 0, "y": 512}, {"x": 50, "y": 500}]},
+             "trajectories": [{"x": 0, "y": 511}, {"x": 50, "y": 500}]},
         ],
     })
     assert inputs.static_mask is not None and inputs.static_mask.shape == (256, 256)
@@ -96,8 +96,8 @@ def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
     assert len(inputs.dynamic_brushes) == 2
     first, second = inputs.dynamic_brushes
     assert first.mask.shape == (256, 256) and first.mask.sum() == 50 * 50 and first.mask[120, 120]
-    assert first.trajectory == ((250, 250), (300, 260), (512, 0))
-    assert second.trajectory == ((0, 512), (50, 500))
+    assert first.trajectory == ((250, 250), (300, 260), (511, 0))  # the last pixel column is inside
+    assert second.trajectory == ((0, 511), (50, 500))
     assert second.mask.sum() == 30 * 50
 
 
@@ -142,6 +142,7 @@ def test_trajectory_points_outside_the_image(photo_png_uri: str) -> None:
     })
     assert got == {
         ("body", "dynamic_masks", 0, "trajectories", 1): "trajectory_point_outside",
+        ("body", "dynamic_masks", 0, "trajectories", 2): "trajectory_point_outside",  # x = W is past the last pixel
         ("body", "dynamic_masks", 1, "trajectories", 0): "trajectory_point_outside",
     }
 
@@ -156,6 +157,7 @@ def test_trajectory_message_names_the_point_and_image(photo_png_uri: str) -> Non
         })
     [item] = exc.value.errors
     assert "(700, 5)" in item["msg"] and "512x512" in item["msg"]
+    assert "x must be 0..511 and y 0..511" in item["msg"]
 
 
 def test_mask_shape_problems_through_load_inputs(photo_png_uri: str) -> None:
@@ -224,3 +226,37 @@ def test_inputs_over_http(photo: np.ndarray, tmp_path: Path, file_server: str) -
     assert got == {("body", "image_url"): "fetch_refused", ("body", "static_mask_url"): "fetch_refused"}
     missing = errors_of({**payload, "image_url": f"{file_server}/nope.jpg"}, Settings(fetch_allow=("127.0.0.1",)))
     assert missing == {("body", "image_url"): "fetch_failed"}
+
+
+def test_opaque_rgba_mask_selects_its_white_pixels(photo_png_uri: str) -> None:
+    # A canvas export: white where painted, black elsewhere, alpha 255 everywhere.
+    rgba = np.zeros((512, 512, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[100:200, 50:150, :3] = 255
+    traj = [{"x": 100, "y": 300}, {"x": 200, "y": 300}]
+    inputs = load({"prompt": "x", "image_url": photo_png_uri, "static_mask_url": data_uri(png_bytes(rgba)),
+                   "dynamic_masks": [{"mask_url": data_uri(png_bytes(rgba[..., :3].copy())), "trajectories": traj}]})
+    assert inputs.static_mask is not None and inputs.static_mask.sum() == 100 * 100
+    assert np.array_equal(inputs.static_mask, inputs.dynamic_brushes[0].mask)  # RGBA and RGB copies agree
+
+
+def test_empty_mask_is_a_422_naming_the_field(photo_png_uri: str) -> None:
+    black = np.zeros((512, 512, 4), np.uint8)
+    black[..., 3] = 255
+    with pytest.raises(InputError) as exc:
+        load({"prompt": "x", "image_url": photo_png_uri, "static_mask_url": data_uri(png_bytes(black))})
+    [item] = exc.value.errors
+    assert item["loc"] == ["body", "static_mask_url"] and item["type"] == "mask_empty"
+    assert "selects no pixel" in item["msg"]
+
+
+def test_full_mask_is_accepted_with_a_warning(photo_png_uri: str) -> None:
+    white = np.full((512, 512), 255, np.uint8)
+    notes: list[str] = []
+    traj = [{"x": 100, "y": 300}, {"x": 200, "y": 300}]
+    inputs = load_inputs(parse_input({
+        "prompt": "x", "image_url": photo_png_uri, "static_mask_url": data_uri(mask_png(512, 512, (0, 0, 9, 9))),
+        "dynamic_masks": [{"mask_url": data_uri(png_bytes(white)), "trajectories": traj}],
+    }), Fetcher(Settings()).fetch, max_pixels=MAX_PIXELS, warn=notes.append)
+    assert inputs.dynamic_brushes[0].mask.all()
+    assert len(notes) == 1 and notes[0].startswith("dynamic_masks[0].mask_url: the mask selects every pixel")

@@ -2,7 +2,9 @@
 
 Only public unicast addresses: loopback, private, link-local, multicast, unspecified,
 carrier-grade NAT, reserved and other non-global ranges are refused, also in their
-IPv4-mapped IPv6 form.
+IPv4-mapped IPv6 form. Python counts 6to4 (``2002::/16``, which relays to any IPv4 address
+embedded in it, private ones included) and the deprecated site-local ``fec0::/10`` as global;
+kinema refuses both.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import ipaddress
 __all__ = ["address_problem"]
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_6TO4 = ipaddress.ip_network("2002::/16")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -26,6 +30,8 @@ def address_problem(ip: _Address) -> str | None:
         (ip.is_multicast, "a multicast address"),
         (ip.is_unspecified, "an unspecified address"),
         (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip in _6TO4, "a 6to4 address"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL, "a site-local address"),
         (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
         (not ip.is_global, "a non-public address"),

@@ -69,6 +69,26 @@ class Settings:
     #: How long a store write waits for a database locked by another process before the request
     #: gets 503 ``store_unavailable``.
     store_busy_timeout_s: float = 10.0
+    # The HTTP edge (issue 7): body caps, read deadlines, connection limits, accepted Host names. ----------
+    #: Cap on a JSON request body (submit, ``/run``), whatever its framing (Content-Length or chunked).
+    #: 120 MiB holds nine 10 MiB inputs as base64 data URIs (4/3 growth) with room for the rest.
+    max_body_bytes: int = 120 * 1024 * 1024
+    #: A request's head (request line and headers) must arrive within this many seconds of the connection
+    #: opening (or of the previous response on a keep-alive connection).
+    header_timeout_s: float = 10.0
+    #: A request body is cut off with 408 when no byte arrives for this long ...
+    body_idle_timeout_s: float = 30.0
+    #: ... or when the whole body takes longer than this.
+    body_timeout_s: float = 300.0
+    #: Open connections at most; 0 = the process's descriptor limit less a reserve. Past it, the oldest
+    #: connection still waiting for its request head is closed.
+    max_connections: int = 0
+    #: Pending ``/storage/upload/initiate`` slots one key may hold (the server holds 10,000 in all).
+    max_pending_uploads_per_key: int = 100
+    #: ``Host`` names (ports ignored) the server answers to; ``*`` = any. Empty: the bind address and
+    #: localhost names, plus this machine's names and any IP literal when bound to a wildcard address; the
+    #: host of ``public_url`` is always accepted. Other names get 400 (DNS rebinding, forged response URLs).
+    allowed_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -84,7 +104,7 @@ class Settings:
             default = f.default
             if f.name in {"data_dir", "tls_cert", "tls_key"}:
                 kw[f.name] = Path(raw)
-            elif f.name in {"fetch_allow", "devices"}:
+            elif f.name in {"fetch_allow", "devices", "allowed_hosts"}:
                 kw[f.name] = _list(raw)
             elif isinstance(default, bool):
                 kw[f.name] = _bool(raw)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kinema import __version__
 from kinema.api import account, files, queue
 from kinema.api.errors import ApiError, install_error_handlers
+from kinema.api.hosts import AllowedHosts, HostCheckMiddleware
 from kinema.api.openapi import build_openapi
 from kinema.api.state import AppState, StoreGate, app_state
 from kinema.jobs.dispatcher import Dispatcher
@@ -73,6 +74,8 @@ async def _wake_outbox_on_changes(feed: ChangeFeed, outbox: WebhookOutbox) -> No
 
 
 def create_app(settings: Settings) -> Starlette:
+    allowed_hosts = AllowedHosts(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,9 +94,13 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.storage = storage
         app.state.keys = keys
-        app.state.upload_slots = files.UploadSlots()
+        app.state.upload_slots = files.UploadSlots(max_per_key=settings.max_pending_uploads_per_key)
         await dispatcher.start()
-        tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(_wake_outbox_on_changes(feed, outbox))]
+        tasks = [
+            asyncio.create_task(outbox.run()),
+            asyncio.create_task(_wake_outbox_on_changes(feed, outbox)),
+            asyncio.create_task(files.purge_expired(storage, settings.retention_s)),
+        ]
         log.info(
             "kinema ready",
             extra={
@@ -101,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
                 "data_dir": str(settings.data_dir),
                 "engine": settings.engine,
                 "workers": settings.workers,
+                "allowed_hosts": allowed_hosts.describe(),
             },
         )
         try:
@@ -150,5 +158,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
     app.add_middleware(RequestIdMiddleware)
     return app

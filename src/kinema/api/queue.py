@@ -24,6 +24,7 @@ from starlette.routing import Route
 from kinema import ENDPOINT_ID
 from kinema.api.auth import require_key
 from kinema.api.bodies import OWNER_ALIAS, status_body, urls
+from kinema.api.body import read_json_body
 from kinema.api.errors import ApiError, error_response
 from kinema.api.state import AppState, app_state
 from kinema.errors import InputError, StoreUnavailable, error_item
@@ -31,11 +32,11 @@ from kinema.jobs.states import JobState
 from kinema.jobs.status import Priority
 from kinema.jobs.store import Job, JobStore, LogEntry
 from kinema.jobs.webhooks import check_webhook_url
+from kinema.media.fetch import check_data_uri_sizes
 from kinema.schema import parse_input
 
 __all__ = ["base_url", "routes"]
 
-MAX_BODY_BYTES = 120 * 1024 * 1024
 SSE_PING_S = 10.0  #: fal: a ": ping" comment at least every 15 s
 #: A sync run checks for a dropped client at least this often.
 RUN_DISCONNECT_CHECK_S = 0.5
@@ -86,15 +87,7 @@ async def _read(request: Request, key_id: str, with_logs: bool = False, log_star
 
 
 async def _payload(request: Request) -> dict[str, Any]:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", "payload_too_large")
-    raw = await request.body()
-    try:
-        payload = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise InputError.single(["body"], f"the body is not valid JSON: {exc}", "json_invalid") from None
-    return payload  # type: ignore[no-any-return]
+    return await read_json_body(request, app_state(request).settings.max_body_bytes)  # type: ignore[no-any-return]
 
 
 def _start_timeout(request: Request) -> float | None:
@@ -115,6 +108,7 @@ def _start_timeout(request: Request) -> float | None:
 async def _submit(request: Request, key_id: str, payload: Any, webhook: str | None) -> tuple[Job, int]:
     req = parse_input(payload)
     del payload  # the raw body is not kept past validation
+    check_data_uri_sizes(req, app_state(request).settings.fetch_max_bytes)
     if webhook is not None:
         try:
             check_webhook_url(webhook)

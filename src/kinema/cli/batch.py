@@ -87,8 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="with --server: requests in flight at once (default 4)")
     p.add_argument("--force", action="store_true", help="redo every line, even those already done")
     p.add_argument("--engine", default=None, help="in-process engine module:function (env KINEMA_ENGINE)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the engine's log lines (in-process)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (-v lines still show)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the engine's or server's log lines, each prefixed with its line number")
     p.set_defaults(func=run)
 
 
@@ -152,12 +153,13 @@ def run(args: argparse.Namespace) -> int:
             bar.log(f"line {record['line']}: error: {_error_text(record['error'])}")
         show(f"{counts['ok']} ok, {counts['error']} failed")
 
+    _warn_unknown_keys(todo, bar.log)
     show(f"{skipped} already done")
     try:
         if remote is None:
             _run_local(todo, base_dir, out_dir, args, show, bar.log if args.verbose else None, finished)
         else:
-            _run_remote(todo, base_dir, out_dir, remote, args, finished)
+            _run_remote(todo, base_dir, out_dir, remote, args, bar.log if args.verbose else None, finished)
     finally:
         bar.close()
 
@@ -165,6 +167,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{counts['ok']} ok, {counts['error']} failed, {skipped} already done; "
           f"results in {results.path}  wall {time.monotonic() - t0:.1f} s")
     return 1 if counts["error"] else 0
+
+
+def _warn_unknown_keys(lines: list[BatchLine], warn: Callable[[str], None]) -> None:
+    """Warn about keys the API does not know (the server ignores them: ``"durration"`` gives 5 s)."""
+    from kinema.cli.unknown_keys import find_unknown_keys
+
+    for line in lines:
+        try:
+            payload = json.loads(line.text)
+        except ValueError:
+            continue  # reported as the line's error when it runs
+        for unknown in find_unknown_keys(payload):
+            warn(f"line {line.number}: warning: {unknown}")
 
 
 def _done(record: dict[str, Any] | None, out_dir: Path) -> bool:
@@ -229,7 +244,8 @@ def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argpa
 
 
 def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tuple[str, str],
-                args: argparse.Namespace, finished: Callable[[dict[str, Any]], None]) -> None:
+                args: argparse.Namespace, log: Callable[[str], None] | None,
+                finished: Callable[[dict[str, Any]], None]) -> None:
     from kinema.cli.local import resolve_files
     from kinema.cli.remote import QueueClient, RemoteError, ServerUnusable, run_remote
     from kinema.errors import InputError
@@ -250,7 +266,8 @@ def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tu
                     with lock:
                         in_flight[line.number] = s["cancel_url"]
 
-                res = run_remote(client, body, out_dir / name, on_submitted=submitted)
+                line_log = None if log is None else (lambda message: log(f"line {line.number}: {message}"))
+                res = run_remote(client, body, out_dir / name, log=line_log, on_submitted=submitted)
                 return _ok_record(line, name, out_dir, time.monotonic() - t0, request_id=res.request_id,
                                   video_url=res.output["video"]["url"])
             except InputError as exc:

@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="with --server: upload local files to the server's /files/upload (kinema servers) "
                    "instead of sending data URIs")
     p.add_argument("--engine", default=None, help="in-process engine module:function (env KINEMA_ENGINE)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (-v lines still show)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the engine's or server's log lines")
     p.set_defaults(func=run)
 
@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
             with QueueClient(*remote) as client:
                 convert = (lambda path, loc: client.upload(path)) if args.upload else None
                 body = resolve_files(payload, convert=convert)
-                result = run_remote(client, body, out, bar=bar, verbose=args.verbose,
-                                    on_submitted=lambda s: bar.log(f"request {s['request_id']} submitted"))
+                result = run_remote(client, body, out, bar=bar, log=bar.log if args.verbose else None,
+                                    on_submitted=lambda s: bar.note(f"request {s['request_id']} submitted"))
                 request_id = result.request_id
     except InputError as exc:
         raise CliError(format_detail(exc.errors, flags)) from None

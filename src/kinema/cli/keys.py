@@ -1,12 +1,22 @@
-"""``kinema keys create|list|revoke``: manage API keys in the data dir."""
+"""``kinema keys create|list|revoke``: manage API keys in the data dir.
+
+Only ``create`` makes a key store; ``list`` and ``revoke`` on a directory without one say so instead of
+creating an empty store there (a mistyped ``--data-dir`` must not look like a store with no keys).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kinema.cli.main import CliError
 from kinema.settings import Settings
+
+if TYPE_CHECKING:
+    from kinema.keys import KeyStore
 
 __all__ = ["register"]
 
@@ -16,44 +26,83 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ks = p.add_subparsers(dest="keys_command", metavar="ACTION")
     ks.required = True
     c = ks.add_parser("create", help="create a key and print it (alone on the last line)")
-    c.add_argument("--data-dir", type=Path, default=None)
-    c.add_argument("--label", default=None)
+    c.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
+    c.add_argument("--label", default=None, help="a name for the key, shown by 'kinema keys list'")
+    c.add_argument("--if-none", action="store_true",
+                   help="create a key only if the store has none; otherwise name the existing key(s) and exit 0")
     c.set_defaults(func=create)
-    ls = ks.add_parser("list", help="list key ids")
-    ls.add_argument("--data-dir", type=Path, default=None)
+    ls = ks.add_parser("list", help="list keys: id, creation time, label")
+    ls.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
     ls.set_defaults(func=list_keys)
     r = ks.add_parser("revoke", help="revoke a key by id")
     r.add_argument("key_id")
-    r.add_argument("--data-dir", type=Path, default=None)
+    r.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
     r.set_defaults(func=revoke)
 
 
-def _store(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().replace(data_dir=args.data_dir)
+
+
+def _open(path: Path) -> KeyStore:
+    # Imported here: kinema.keys pulls in the job store (~130 ms), which every other command would pay.
     from kinema.keys import KeyStore
 
-    settings = Settings.from_env().replace(data_dir=args.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings, KeyStore(settings.db_path)
+    return KeyStore(path)
+
+
+def _existing_store(args: argparse.Namespace) -> KeyStore:
+    settings = _settings(args)
+    if not settings.db_path.is_file():
+        where = "does not exist" if not settings.data_dir.exists() else f"has no key store ({settings.db_path.name})"
+        raise CliError(f"{settings.data_dir} {where}: check --data-dir, or create a key with "
+                       f"'kinema keys create --data-dir {shlex.quote(str(settings.data_dir))}'")
+    return _open(settings.db_path)
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def create(args: argparse.Namespace) -> int:
-    settings, store = _store(args)
-    key = store.create(args.label)
+    settings = _settings(args)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create {settings.data_dir}: {exc.strerror or exc}") from None
+    store = _open(settings.db_path)
+    try:
+        existing = store.list() if args.if_none else []
+        if existing:
+            ids = ", ".join(k.id for k in existing)
+            print(f"{settings.data_dir} already has {len(existing)} API key(s): {ids} (secrets are shown only "
+                  "when a key is created; 'kinema keys create' makes another). No key created.")
+            return 0
+        key = store.create(args.label)
+    finally:
+        store.close()
     print(f"Created an API key in {settings.data_dir}. Use it as 'Authorization: Key <key>' or FAL_KEY=<key>:")
     print(key)
     return 0
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    _, store = _store(args)
-    for k in store.list():
-        print(f"{k.id}\t{k.label or ''}")
+    store = _existing_store(args)
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    for k in keys:
+        print(f"{k.id}\t{_when(k.created_at)}\t{k.label or ''}")
     return 0
 
 
 def revoke(args: argparse.Namespace) -> int:
-    _, store = _store(args)
-    if not store.revoke(args.key_id):
-        raise CliError(f"no such key: {args.key_id}")
+    store = _existing_store(args)
+    try:
+        if not store.revoke(args.key_id):
+            raise CliError(f"no such key: {args.key_id}")
+    finally:
+        store.close()
     print(f"revoked {args.key_id}")
     return 0

@@ -209,7 +209,7 @@ class LocalRenderer:
 
         t0 = time.monotonic()
         say = on_log or (lambda message: None)
-        inputs = self.pipeline.prepare(payload, log=say)
+        inputs = self.pipeline.prepare(payload, log=say, warn=lambda message: say(f"warning: {message}"))
 
         def progress(p: Progress) -> None:
             if on_progress is not None and p.stage == "encode":

@@ -27,6 +27,7 @@ __all__ = [
     "RemoteResult",
     "run_remote",
     "download",
+    "log_line",
 ]
 
 # -- one request, start to finish --------------------------------------------------------------
@@ -38,13 +39,18 @@ class RemoteResult:
     wall_s: float
 
 
-def _show(bar: ProgressBar | None, verbose: bool) -> OnUpdate:
+def log_line(entry: dict[str, Any]) -> str:
+    """A status log entry as one line: ``[INFO] input image 512x512; rendering 150 frames``."""
+    return f"[{entry.get('level', 'INFO')}] {entry.get('message', '')}"
+
+
+def _show(bar: ProgressBar | None, log: Callable[[str], None] | None) -> OnUpdate:
     def on_update(body: dict[str, Any], new_logs: list[dict[str, Any]]) -> None:
+        if log is not None:  # independent of the bar: -v lines show under -q too
+            for entry in new_logs:
+                log(log_line(entry))
         if bar is None:
             return
-        if verbose:
-            for entry in new_logs:
-                bar.log(f"[{entry.get('level', 'INFO')}] {entry.get('message', '')}")
         status = body.get("status")
         if status == "IN_QUEUE":
             bar.update(f"queued (position {body.get('queue_position', '?')})")
@@ -63,12 +69,13 @@ def run_remote(
     out: Path | None,
     *,
     bar: ProgressBar | None = None,
-    verbose: bool = False,
+    log: Callable[[str], None] | None = None,
     on_submitted: Callable[[dict[str, Any]], None] | None = None,
 ) -> RemoteResult:
     """Submit, follow to completion, fetch the output and download its video to ``out``.
 
-    Raises :class:`RemoteError` if the request ends in an error; Ctrl-C cancels it on the server.
+    ``log`` gets the request's log lines as they arrive (``-v``). Raises :class:`RemoteError` if the
+    request ends in an error; Ctrl-C cancels it on the server.
     """
     t0 = time.monotonic()
     if bar is not None:
@@ -78,7 +85,7 @@ def run_remote(
     if on_submitted is not None:
         on_submitted(submitted)
     try:
-        client.follow(submitted, _show(bar, verbose))
+        client.follow(submitted, _show(bar, log))
     except KeyboardInterrupt:
         try:
             client.cancel(submitted["cancel_url"])

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from kinema.api.app import create_app
+    from kinema.api.connections import guarded_protocol, raise_fd_limit
 
     settings = Settings.from_env().replace(
         host=args.host,
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
     print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
+    # Slow and idle clients: header deadline and a connection cap below the descriptor limit (kinema.api.connections).
+    protocol, _guard = guarded_protocol(settings, raise_fd_limit())
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -84,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        http=protocol,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=64 * 1024,
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

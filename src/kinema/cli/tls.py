@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     q = shlex.quote
     print(f"Local CA and server certificate in {tls_dir}")
     print("Serve with:")
-    print(f"  kinema serve --tls-cert {q(str(files.cert))} --tls-key {q(str(files.key))}")
+    # The data dir as given: serve must open the same store, and a relative path means the same from here.
+    data_dir = f"--data-dir {q(str(args.data_dir))} " if args.data_dir is not None else ""
+    print(f"  kinema serve {data_dir}--tls-cert {q(str(files.cert))} --tls-key {q(str(files.key))}")
     print("Make clients trust the CA (Python fal_client/httpx; for Node use NODE_EXTRA_CA_CERTS):")
     print(f"export SSL_CERT_FILE={q(str(files.ca_cert))}")
     return 0

@@ -92,6 +92,7 @@ class JobRunner:
                 progress=progress,
                 should_cancel=self.cancel.is_set,
                 log=emit,
+                warn=lambda message: emit(message, "WARNING"),
             )
             elapsed = time.monotonic() - t0
             self._send(

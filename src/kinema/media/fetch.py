@@ -29,10 +29,19 @@ from typing import Callable, Sequence
 import httpx
 
 from kinema.addresses import address_problem
-from kinema.errors import FetchError
+from kinema.errors import FetchError, InputError, error_item
+from kinema.schema import KlingInput
 from kinema.settings import Settings
 
-__all__ = ["Fetcher", "Resolver", "LocalReader", "address_problem", "MAX_REDIRECTS"]
+__all__ = [
+    "Fetcher",
+    "Resolver",
+    "LocalReader",
+    "address_problem",
+    "MAX_REDIRECTS",
+    "data_uri_size",
+    "check_data_uri_sizes",
+]
 
 MAX_REDIRECTS = 5
 Loc = Sequence[str | int]
@@ -50,8 +59,48 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def _bad_redirect(loc: Loc, scheme: str | None = None) -> FetchError:
+    target = f"a {scheme}: URL" if scheme else "a URL that is not http(s)"
+    return FetchError([error_item(loc, f"the server redirected to {target}; kinema follows redirects to http and "
+                                       "https URLs only", "url_scheme")])
+
+
 def _short(url: str) -> str:
     return url if len(url) <= 120 else url[:100] + "…"
+
+
+def data_uri_size(url: str) -> int | None:
+    """How many bytes a ``data:`` URI decodes to (within 2, from its length alone), or ``None`` if not one.
+
+    Percent-escapes count as one byte each; base64 gives 3 bytes per 4 characters (whitespace aside).
+    """
+    if url[:5].lower() != "data:":
+        return None
+    header, _, payload = url[5:].partition(",")
+    escapes = payload.count("%")
+    if header.lower().endswith(";base64"):
+        chars = len(payload) - 2 * escapes - sum(payload.count(c) for c in " \t\r\n")
+        return max(0, chars) * 3 // 4
+    return len(payload) - 2 * escapes
+
+
+def check_data_uri_sizes(req: KlingInput, max_bytes: int) -> None:
+    """At submit: a ``data:`` input that decodes to more than the input cap is a 422 naming its field (the
+    worker would refuse it anyway, after the request had been queued and stored)."""
+    fields: list[tuple[list[str | int], str | None]] = [
+        (["body", "image_url"], req.image_url),
+        (["body", "tail_image_url"], req.tail_image_url),
+        (["body", "static_mask_url"], req.static_mask_url),
+    ]
+    fields += [(["body", "dynamic_masks", i, "mask_url"], m.mask_url) for i, m in enumerate(req.dynamic_masks or [])]
+    errors = []
+    for loc, url in fields:
+        size = data_uri_size(url) if url else None
+        if size is not None and size > max_bytes + 2:
+            errors.append(error_item(loc, f"the data URI holds about {size} bytes; at most {max_bytes} are allowed",
+                                     "fetch_too_large"))
+    if errors:
+        raise InputError(errors)
 
 
 class Fetcher:
@@ -185,12 +234,21 @@ class Fetcher:
                     raise FetchError.single(
                         loc, f"could not fetch {_short(url)}: {type(exc).__name__}", "fetch_failed"
                     ) from None
+                except httpx.InvalidURL:
+                    # httpx parses a redirect's Location while receiving the response: a data:, mailto: or
+                    # javascript: Location fails there, before kinema sees it.
+                    raise _bad_redirect(loc) from None
                 try:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         if not location:
                             raise FetchError.single(loc, "a redirect had no Location", "fetch_failed")
-                        current = current.join(location)
+                        try:
+                            current = current.join(location)
+                        except (httpx.InvalidURL, ValueError):
+                            raise _bad_redirect(loc) from None
+                        if current.scheme not in {"http", "https"}:
+                            raise _bad_redirect(loc, current.scheme)
                         continue
                     if response.status_code != 200:
                         raise FetchError.single(

@@ -348,7 +348,10 @@ class FileStorage:
             if not folder.is_dir() or not _ID_RE.fullmatch(folder.name):
                 continue
             stored = self.get(folder.name)
-            created = stored.created_at if stored else folder.stat().st_mtime
+            try:
+                created = stored.created_at if stored else folder.stat().st_mtime
+            except FileNotFoundError:  # deleted meanwhile (a job's output purged with its job)
+                continue
             if created < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1

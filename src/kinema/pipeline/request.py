@@ -21,7 +21,7 @@ from kinema.engines.geometry import output_size, resize_image
 from kinema.errors import Cancelled, EngineError, KinemaError
 from kinema.media.encode import VideoWriter
 from kinema.media.fetch import Fetcher, LocalReader
-from kinema.media.inputs import load_inputs
+from kinema.media.inputs import WarnFn, load_inputs
 from kinema.media.storage import Storage
 from kinema.pipeline.ahead import ahead
 from kinema.pipeline.contract import conform
@@ -67,11 +67,18 @@ class Pipeline:
         self._fetcher = Fetcher(settings, local=local)
 
     # 1-3. Parse, fetch, decode ---------------------------------------------------------
-    def prepare(self, payload: Mapping[str, Any], *, log: LogFn, progress: ProgressFn | None = None) -> EngineInputs:
+    def prepare(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        log: LogFn,
+        progress: ProgressFn | None = None,
+        warn: WarnFn | None = None,
+    ) -> EngineInputs:
         """The request's inputs, validated, fetched and decoded; :class:`InputError` (422) otherwise."""
         req = parse_input(dict(payload))
         log("fetching inputs")
-        inputs = load_inputs(req, self._fetcher.fetch, max_pixels=self.settings.max_image_pixels)
+        inputs = load_inputs(req, self._fetcher.fetch, max_pixels=self.settings.max_image_pixels, warn=warn or log)
         if progress is not None:
             progress(Progress(1, 1, "decode"))
         h, w = inputs.image.shape[:2]
@@ -151,10 +158,14 @@ class Pipeline:
         progress: ProgressFn,
         should_cancel: Callable[[], bool],
         log: LogFn,
+        warn: WarnFn | None = None,
     ) -> Stored:
-        """Render ``payload`` to ``work_path`` and hand it to ``storage.put`` (which takes the file)."""
+        """Render ``payload`` to ``work_path`` and hand it to ``storage.put`` (which takes the file).
+
+        ``warn`` receives warnings about accepted inputs (a mask that selects every pixel); ``log`` if not given.
+        """
         t0 = time.monotonic()
-        inputs = self.prepare(payload, log=log, progress=progress)
+        inputs = self.prepare(payload, log=log, progress=progress, warn=warn)
         if should_cancel():
             raise Cancelled("cancelled before rendering")
         clip = self.render(inputs, work_path, progress=progress, should_cancel=should_cancel, log=log, started=t0)

@@ -2,150 +2,115 @@
 
 import { Api, ApiError } from "./api.js";
 import { MotionBrush } from "./brush.js";
+import { reuseInputs } from "./history.js";
+import { Uploader, imageInfo, readImage } from "./inputs.js";
 import { JobView, refreshHistory } from "./job.js";
+import { KeyField } from "./key.js";
 import { curlSnippet, jsSnippet, pythonSnippet } from "./snippets.js";
 import { initBrushTools, renderBrushTools } from "./toolbar.js";
-import { $, clearFieldErrors, setStatus, showFieldError } from "./ui.js";
+import { $, clearFieldError, clearFieldErrors, copyText, hasFieldErrors, setStatus, showFieldError,
+  statusTopic } from "./ui.js";
 import { showValidation } from "./validation.js";
 
 const api = new Api();
 const brush = new MotionBrush($("canvas"));
 const state = {
-  image: null, // {file, img, width, height, upload: Promise<string>, url}
-  tail: null, // {file, objectUrl, upload: Promise<string>, url}
+  image: null, // InputFile for image_url
+  tail: null, // InputFile for tail_image_url
   maskUploads: new Map(), // brush id -> {version, promise, url}
   busy: false,
+  checking: false, // after a refused Generate: the page's checks are shown live until they pass
+  attempt: 0, // Generate presses so far: a job reports to the status line only while it is the latest
   lang: "curl",
 };
 
+const keyField = new KeyField(api, {
+  onAccepted: () => {
+    uploader.retry([state.image, state.tail]);
+    loadHistory();
+  },
+});
+const uploader = new Uploader(api, keyField, {
+  isCurrent: (e) => e === state.image || e === state.tail,
+  onUploaded: (e) => {
+    if (e === state.image) imageInfo(e);
+    updateSnippet();
+  },
+});
 const job = new JobView(api, {
   onInvalid: (items) => showValidation(items, state.lastSentDynamic || [], brush),
   onDone: () => loadHistory(),
+  isLatest: (attempt) => attempt === state.attempt,
 });
 
-// ---- 1. API key ------------------------------------------------------------------------------
+// ---- 1. Image and tail image -----------------------------------------------------------------
 
-function initKey() {
-  const input = $("api-key");
-  input.value = api.key;
-  const apply = () => {
-    api.key = input.value.trim();
-    updateKeyState();
-    loadHistory();
-  };
-  input.addEventListener("change", apply);
-  $("key-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    apply();
-  });
-  input.addEventListener("input", () => {
-    api.key = input.value.trim();
-    updateKeyState();
-  });
-  $("key-toggle").addEventListener("click", () => {
-    input.type = input.type === "password" ? "text" : "password";
-    $("key-toggle").textContent = input.type === "password" ? "show" : "hide";
-  });
-  updateKeyState();
-}
-
-function updateKeyState(problem) {
-  const has = Boolean(api.key);
-  $("key-hint").hidden = has && !problem;
-  const s = $("key-state");
-  s.textContent = problem || (has ? "saved in this browser" : "");
-  s.className = `key-state ${problem ? "bad" : has ? "ok" : ""}`;
-}
-
-// ---- 2. Image and tail image -----------------------------------------------------------------
-
-async function setImage(file) {
-  clearFieldErrors();
-  if (!file) return;
-  if (!/^image\/(png|jpeg)$/.test(file.type)) {
-    showFieldError("image_url", `“${file.name}” is not a JPEG or PNG image.`);
-    return;
-  }
-  const img = new Image();
-  img.src = URL.createObjectURL(file);
-  try {
-    await img.decode();
-  } catch {
-    showFieldError("image_url", `“${file.name}” could not be decoded as an image.`);
-    return;
-  }
-  if (state.image) URL.revokeObjectURL(state.image.img.src);
+/** Use `file` as the input image; `url` when it is on the server already (History → Reuse). */
+async function setImage(file, { url = null, ask = true } = {}) {
+  if (!file) return false;
+  const entry = await readImage(file, "image_url");
+  if (!entry) return false;
   const hadBrush = brush.hasContent;
-  const entry = { file, img, width: img.naturalWidth, height: img.naturalHeight, url: null };
-  entry.upload = upload(file, file.name, file.type).then((url) => {
-    entry.url = url;
-    if (state.image === entry) imageInfo();
-    updateSnippet();
-    return url;
-  });
-  entry.upload.catch((err) => {
-    if (state.image === entry) {
-      showFieldError("image_url", `Upload failed: ${err.message}`);
-      imageInfo();
-    }
-  });
+  if (hadBrush && ask && !window.confirm(
+    "Changing the image clears the motion brush (its masks belong to this image). Change the image?")) {
+    URL.revokeObjectURL(entry.objectUrl);
+    $("image-input").value = "";
+    return false;
+  }
+  clearFieldError("image_url");
+  clearFieldError("brush");
+  clearFieldError("trajectory");
+  if (state.image) URL.revokeObjectURL(state.image.objectUrl);
+  entry.url = url;
   state.image = entry;
   state.maskUploads.clear();
+  if (entry.problem) showFieldError("image_url", entry.problem);
+  else uploader.ensure(entry);
   $("drop-empty").hidden = true;
   $("stage").hidden = false;
-  brush.setImage(img);
+  brush.setImage(entry.img);
   $("image-change").hidden = false;
   const short = Math.min(entry.width, entry.height);
   $("brush-size").max = String(Math.max(60, Math.round(short / 3)));
   $("brush-size").value = String(brush.size);
-  imageInfo(hadBrush ? "The motion brush was reset for the new image." : "");
+  imageInfo(entry);
+  const note = $("image-note");
+  note.hidden = !hadBrush;
+  note.textContent = hadBrush ? "The motion brush was reset for the new image." : "";
   updateAll();
+  revalidate();
+  return true;
 }
 
-function imageInfo(extra = "") {
-  const im = state.image;
-  if (!im) return;
-  const up = im.url ? "uploaded" : "uploading…";
-  $("image-info").textContent = `${im.file.name} · ${im.width}×${im.height} px · ${up}${extra ? " · " + extra : ""}`;
-}
-
-async function setTail(file) {
-  if (!file) return;
-  if (brush.hasContent) return; // the picker is disabled then; drops are refused the same way
-  if (!/^image\/(png|jpeg)$/.test(file.type)) {
-    clearFieldErrors();
-    showFieldError("tail_image_url", `“${file.name}” is not a JPEG or PNG image.`);
-    return;
-  }
+async function setTail(file, { url = null } = {}) {
+  if (!file) return false;
+  if (brush.hasContent) return false; // the picker is disabled then; drops are refused the same way
+  const entry = await readImage(file, "tail_image_url");
+  if (!entry) return false;
+  clearFieldError("tail_image_url");
   if (state.tail) URL.revokeObjectURL(state.tail.objectUrl);
-  const entry = { file, objectUrl: URL.createObjectURL(file), url: null };
-  entry.upload = upload(file, file.name, file.type).then((url) => {
-    entry.url = url;
-    updateSnippet();
-    return url;
-  });
-  entry.upload.catch((err) => showFieldError("tail_image_url", `Upload failed: ${err.message}`));
+  entry.url = url;
   state.tail = entry;
+  if (entry.problem) showFieldError("tail_image_url", `Tail image: ${entry.problem}`);
+  else uploader.ensure(entry);
   $("tail-thumb").src = entry.objectUrl;
+  $("tail-info").textContent = `${entry.width}×${entry.height} px`;
   updateAll();
+  revalidate();
+  return true;
 }
 
 function removeTail() {
   if (state.tail) URL.revokeObjectURL(state.tail.objectUrl);
   state.tail = null;
   $("tail-input").value = "";
+  $("tail-info").textContent = "";
+  clearFieldError("tail_image_url");
   updateAll();
+  revalidate();
 }
 
-async function upload(blob, name, type) {
-  try {
-    const file = await api.upload(blob, name, type);
-    return file.url;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) updateKeyState("key rejected");
-    throw err;
-  }
-}
+const FIELD_OF = { prompt: "prompt", "negative-prompt": "negative_prompt", seed: "seed", "cfg-scale": "cfg_scale" };
 
 function initInputs() {
   $("image-input").addEventListener("change", (e) => setImage(e.target.files[0]));
@@ -166,14 +131,26 @@ function initInputs() {
   $("drop-empty").addEventListener("click", (e) => {
     if (e.target.tagName !== "LABEL") $("image-input").click();
   });
-  for (const id of ["prompt", "negative-prompt", "seed", "cfg-scale"]) $(id).addEventListener("input", updateSnippet);
-  for (const r of document.querySelectorAll('input[name="duration"]')) r.addEventListener("change", updateSnippet);
+  for (const [id, field] of Object.entries(FIELD_OF)) {
+    $(id).addEventListener("input", () => {
+      clearFieldError(field); // the value the message was about is gone
+      revalidate();
+      updateSnippet();
+    });
+  }
+  for (const r of document.querySelectorAll('input[name="duration"]')) {
+    r.addEventListener("change", () => {
+      clearFieldError("duration");
+      revalidate();
+      updateSnippet();
+    });
+  }
   $("cfg-scale").addEventListener("input", () => {
     $("cfg-out").textContent = Number($("cfg-scale").value).toFixed(2);
   });
 }
 
-// ---- 3. Motion brush toolbar -----------------------------------------------------------------
+// ---- 2. Motion brush and the tail image exclude each other -----------------------------------
 
 /** Tail image and motion brush exclude each other (as in Kling's API): lock whichever is not in use. */
 function renderExclusion() {
@@ -199,6 +176,56 @@ function updateAll() {
   updateSnippet();
 }
 
+function onBrushChange() {
+  if (brush.hasContent) $("image-note").hidden = true; // painting on the new image: the reset is old news
+  clearFieldError("brush");
+  clearFieldError("trajectory");
+  updateAll();
+  revalidate();
+}
+
+// ---- 3. The page's own checks ------------------------------------------------------------------
+
+/** What the page can tell before sending: `[{field, msg}]` ("key" is the key field). */
+function problems() {
+  const out = [];
+  if (!api.key) out.push({ field: "key", msg: "enter your API key first" });
+  if (!state.image) {
+    out.push({ field: "image_url", msg: "Choose an image first (drop it on the box or use “choose a file”)." });
+  } else if (state.image.problem) {
+    out.push({ field: "image_url", msg: state.image.problem });
+  }
+  if (state.tail?.problem) out.push({ field: "tail_image_url", msg: `Tail image: ${state.tail.problem}` });
+  if (!state.tail) {
+    for (const p of brush.problems()) out.push({ field: p.field === "trajectory" ? "trajectory" : "brush", msg: p.msg });
+  }
+  return out;
+}
+
+function showProblems(list) {
+  for (const p of list) {
+    if (p.field === "key") keyField.missing();
+    else if ($(`error-${p.field}`)?.hidden !== false || !$(`error-${p.field}`).textContent.includes(p.msg)) {
+      showFieldError(p.field, p.msg);
+    }
+  }
+}
+
+/** After a refused Generate, keep the page's own messages true: drop the fixed ones, show new ones. */
+function revalidate() {
+  if (state.checking) {
+    const now = problems();
+    for (const f of ["image_url", "tail_image_url", "brush", "trajectory"]) {
+      const box = $(`error-${f}`);
+      const still = now.filter((p) => p.field === f).map((p) => p.msg);
+      if (!box.hidden && [...box.children].some((line) => !still.includes(line.textContent))) clearFieldError(f);
+    }
+    showProblems(now);
+    if (!now.length) state.checking = false;
+  }
+  if (!hasFieldErrors() && ["check", "invalid"].includes(statusTopic())) setStatus("");
+}
+
 // ---- 4. The request --------------------------------------------------------------------------
 
 /** The JSON body for the current inputs; `urls` gives the uploaded image / tail / mask URLs. */
@@ -222,9 +249,8 @@ function maskUpload(b) {
   const cached = state.maskUploads.get(b.id);
   if (cached && cached.version === b.version) return cached.promise;
   const entry = { version: b.version, url: null };
-  entry.promise = brush.maskBlob(b)
-    .then((blob) => upload(blob, b.kind === "static" ? "static-mask.png" : `dynamic-mask-${brush.numberOf(b)}.png`, "image/png"))
-    .then((url) => (entry.url = url));
+  const name = b.kind === "static" ? "static-mask.png" : `dynamic-mask-${brush.numberOf(b)}.png`;
+  entry.promise = brush.maskBlob(b).then((blob) => uploader.blob(blob, name, "image/png")).then((url) => (entry.url = url));
   entry.promise.catch(() => state.maskUploads.delete(b.id));
   state.maskUploads.set(b.id, entry);
   return entry.promise;
@@ -236,37 +262,27 @@ function cachedMaskUrl(b) {
 }
 
 async function submit() {
-  // 1. Check what the page can check.
+  if (state.busy) return; // one submission at a time (the button is disabled too)
+  const attempt = ++state.attempt; // from now on an older job no longer speaks in the status line
+  // 1. Check what the page can check, in the server's words.
   clearFieldErrors();
   setStatus("");
-  let ok = true;
-  if (!api.key) {
-    updateKeyState("enter your API key first");
-    $("api-key").focus();
-    ok = false;
-  }
-  if (!state.image) {
-    showFieldError("image_url", "Choose an image first (drop it on the box or use “choose a file”).");
-    ok = false;
-  }
-  const plan = state.tail ? { staticBrush: null, dynamic: [] } : brush.toApi();
-  if (!state.tail) {
-    for (const p of brush.problems()) {
-      showFieldError(p.field === "trajectory" ? "trajectory" : "brush", p.msg);
-      ok = false;
-    }
-  }
-  if (!ok) {
-    setStatus("Fix the highlighted fields, then generate again.", "error");
+  const found = problems();
+  if (found.length) {
+    state.checking = true;
+    showProblems(found);
+    setStatus("Fix the highlighted fields, then generate again.", "error", "check");
     return;
   }
+  state.checking = false;
   // 2. Upload what is not uploaded yet, then submit to the queue.
   setBusy(true);
+  const plan = state.tail ? { staticBrush: null, dynamic: [] } : brush.toApi();
   try {
-    setStatus("Uploading inputs…");
+    setStatus("Uploading inputs…", "info", "submit");
     const [image, tail, staticMask, ...dynUrls] = await Promise.all([
-      state.image.upload,
-      state.tail ? state.tail.upload : null,
+      uploader.ensure(state.image),
+      state.tail ? uploader.ensure(state.tail) : null,
       plan.staticBrush ? maskUpload(plan.staticBrush) : null,
       ...plan.dynamic.map((d) => maskUpload(d.brush)),
     ]);
@@ -274,19 +290,19 @@ async function submit() {
     const input = buildInput({ image, tail, staticMask, dynamic });
     state.lastSentDynamic = plan.dynamic.map((d) => d.brush);
     updateSnippet();
-    setStatus("Submitting…");
+    setStatus("Submitting…", "info", "submit");
     const submitted = await api.submit(input);
-    setStatus(`Submitted as ${submitted.request_id}.`);
-    job.start(submitted);
+    setStatus("Submitted: the request is followed below.", "info", "job");
+    job.start(submitted, attempt);
     loadHistory(submitted.request_id);
   } catch (err) {
     if (err instanceof ApiError && err.validationItems) {
       showValidation(err.validationItems, state.lastSentDynamic || [], brush);
-    } else if (err instanceof ApiError && err.status === 401) {
-      updateKeyState("key rejected");
-      setStatus(`The server refused the key: ${err.message}`, "error");
+    } else if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      keyField.rejected(err);
+      setStatus(`The server refused the key: ${err.message}. Fix the key above, then generate again.`, "error", "submit");
     } else {
-      setStatus(`Could not submit: ${err.message}`, "error");
+      setStatus(`Could not submit: ${err.message}`, "error", "submit");
     }
   } finally {
     setBusy(false);
@@ -296,7 +312,7 @@ async function submit() {
 function setBusy(on) {
   state.busy = on;
   $("submit").disabled = on;
-  $("submit").textContent = on ? "Working…" : "Generate video";
+  $("submit").textContent = on ? "Submitting…" : "Generate video";
 }
 
 // ---- 5. API panel ----------------------------------------------------------------------------
@@ -305,13 +321,12 @@ let snippetTimer = 0;
 
 function updateSnippet() {
   const panel = $("api-panel");
-  const s = brush.staticBrush;
   const plan = state.tail || !state.image ? { staticBrush: null, dynamic: [] } : brush.toApi();
   const pending = "<uploaded when you press Generate>";
   const input = buildInput({
     image: state.image?.url || "<upload an image first>",
     tail: state.tail ? state.tail.url || "<uploading…>" : null,
-    staticMask: plan.staticBrush ? cachedMaskUrl(s) || pending : null,
+    staticMask: plan.staticBrush ? cachedMaskUrl(plan.staticBrush) || pending : null,
     dynamic: plan.dynamic.map((d) => ({ mask_url: cachedMaskUrl(d.brush) || pending, trajectories: d.trajectories })),
   });
   const make = { curl: curlSnippet, python: pythonSnippet, js: jsSnippet }[state.lang];
@@ -335,20 +350,7 @@ function initApiPanel() {
     });
   }
   $("api-panel").addEventListener("toggle", updateSnippet);
-  $("copy-snippet").addEventListener("click", async () => {
-    const text = $("snippet").textContent;
-    try {
-      await navigator.clipboard.writeText(text);
-    } catch {
-      const range = document.createRange();
-      range.selectNodeContents($("snippet"));
-      getSelection().removeAllRanges();
-      getSelection().addRange(range);
-      document.execCommand("copy");
-    }
-    $("copy-snippet").textContent = "Copied";
-    setTimeout(() => ($("copy-snippet").textContent = "Copy"), 1200);
-  });
+  $("copy-snippet").addEventListener("click", () => copyText($("snippet").textContent, $("copy-snippet")));
 }
 
 // ---- 6. History ------------------------------------------------------------------------------
@@ -357,21 +359,19 @@ function loadHistory(currentId) {
   if (currentId) state.currentId = currentId;
   return refreshHistory(api, {
     currentId: state.currentId,
-    onPlay: (r) => {
-      job.showVideo(r.result, r.request_id);
-      $("output").scrollIntoView({ block: "center", behavior: "smooth" });
-    },
+    onPlay: (r) => job.showVideo(r.result, r.request_id),
+    onReuse: (r) => reuseInputs(r, { brush, setImage, setTail, removeTail, updateAll }).then(revalidate),
   });
 }
 
 // ---- start -----------------------------------------------------------------------------------
 
-initKey();
+keyField.init();
 initInputs();
-initBrushTools(brush, () => updateAll());
+initBrushTools(brush, onBrushChange);
 initApiPanel();
 $("submit").addEventListener("click", submit);
 $("history-refresh").addEventListener("click", () => loadHistory());
 updateAll();
-loadHistory();
+if (!api.key) loadHistory(); // with a key, the key check loads it once the server accepts the key
 document.body.dataset.ready = "1";

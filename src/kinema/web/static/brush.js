@@ -5,16 +5,15 @@
 // brushes carry a trajectory (2 to 77 points, image pixels, top-left origin here; `toApi` converts to
 // Kling's bottom-left origin). Emits "change" after every edit.
 
-import { clamp, drawEditor, hasPixels, makeCanvas, maskPng, resample } from "./overlay.js";
+import { EditHistory } from "./edits.js";
+import { clamp, drawEditor, hasPixels, makeCanvas, maskPng, paintFromMask } from "./overlay.js";
+import { attachPointer } from "./pointer.js";
 
 export const MAX_DYNAMIC = 6;
 export const MIN_POINTS = 2;
 export const MAX_POINTS = 77;
 export const DYNAMIC_COLORS = ["#ff4d6d", "#ffb020", "#2ecc71", "#3b82f6", "#b267ff", "#17c3d6"];
 export const STATIC_COLOR = "#cbd5e1";
-const UNDO_DEPTH = 25;
-const CLICK_SLOP_PX = 4; // screen pixels a click may wander before it counts as a drag
-const RESAMPLE_SCREEN_PX = 28; // spacing of points resampled from a dragged path, in screen pixels
 
 export class MotionBrush extends EventTarget {
   constructor(canvas) {
@@ -29,19 +28,12 @@ export class MotionBrush extends EventTarget {
     this.tool = "paint"; // "paint" | "erase" | "trajectory"
     this.size = 40;
     this.enabled = true;
-    this.undoStack = [];
+    this.edits = new EditHistory(this);
     this.hover = null;
     this.drag = null;
     this.nextId = 1;
     this.frame = 0;
-    canvas.addEventListener("pointerdown", (e) => this.onDown(e));
-    canvas.addEventListener("pointermove", (e) => this.onMove(e));
-    canvas.addEventListener("pointerup", (e) => this.onUp(e));
-    canvas.addEventListener("pointercancel", (e) => this.onUp(e));
-    canvas.addEventListener("pointerleave", () => {
-      this.hover = null;
-      this.scheduleRender();
-    });
+    attachPointer(this);
     new ResizeObserver(() => this.fit()).observe(canvas.parentElement);
     window.addEventListener("resize", () => this.fit());
   }
@@ -76,7 +68,7 @@ export class MotionBrush extends EventTarget {
     this.scratch = makeCanvas(this.width, this.height);
     this.brushes = [];
     this.nextId = 1;
-    this.undoStack = [];
+    this.edits = new EditHistory(this);
     const shortSide = Math.min(this.width, this.height);
     this.size = Math.max(4, Math.round(shortSide / 14));
     this.brushes.push(this.makeBrush("static", STATIC_COLOR));
@@ -128,24 +120,27 @@ export class MotionBrush extends EventTarget {
     this.changed();
   }
 
-  /** Add a dynamic brush (up to six) and select it; with six, select the next one in turn. */
-  addOrNextDynamic() {
+  /** Add a dynamic brush (up to six) and select it; returns null when six exist (selecting is `select`). */
+  addDynamic() {
     if (!this.image) return null;
     const dyn = this.dynamicBrushes;
-    let brush;
-    if (dyn.length < MAX_DYNAMIC) {
-      const used = new Set(dyn.map((b) => b.color));
-      const color = DYNAMIC_COLORS.find((c) => !used.has(c));
-      brush = this.makeBrush("dynamic", color);
-      this.brushes.push(brush);
-    } else {
-      const i = dyn.indexOf(this.active);
-      brush = dyn[(i + 1) % dyn.length];
-    }
+    if (dyn.length >= MAX_DYNAMIC) return null;
+    this.pushUndo();
+    const used = new Set(dyn.map((b) => b.color));
+    const brush = this.makeBrush("dynamic", DYNAMIC_COLORS.find((c) => !used.has(c)));
+    this.brushes.push(brush);
     this.activeId = brush.id;
     this.tool = "paint"; // a dynamic brush is painted first, then given its trajectory
     this.changed();
     return brush;
+  }
+
+  /** Select dynamic brush `n` (1-based, as numbered in the list); false when there is none. */
+  selectDynamic(n) {
+    const brush = this.dynamicBrushes[n - 1];
+    if (!brush) return false;
+    this.select(brush.id);
+    return true;
   }
 
   select(id) {
@@ -180,21 +175,60 @@ export class MotionBrush extends EventTarget {
     this.scheduleRender();
   }
 
+  /** Leave trajectory mode (back to painting with the same brush); false when not in it. */
+  leaveTrajectory() {
+    if (this.tool !== "trajectory") return false;
+    this.tool = "paint";
+    this.changed();
+    return true;
+  }
+
   setEnabled(on) {
     this.enabled = on;
     this.drag = null;
     this.scheduleRender();
   }
 
+  /** Remove all paint and trajectories; the dynamic brushes, all empty now, go too. Leaves trajectory mode. */
   clear() {
-    if (!this.hasContent) return;
-    this.pushUndo();
+    const removable = this.dynamicBrushes.length > 0;
+    if (!this.hasContent && !removable && this.tool !== "trajectory") return;
+    if (this.hasContent || removable) this.pushUndo();
     for (const b of this.brushes) {
       b.mask.getContext("2d").clearRect(0, 0, this.width, this.height);
       b.painted = false;
       b.points = [];
       b.version++;
     }
+    this.brushes = this.brushes.filter((b) => b.kind === "static");
+    this.activeId = this.staticBrush.id;
+    this.tool = "paint";
+    this.changed();
+  }
+
+  /**
+   * Brushes read back from a request's masks (History → Reuse): `[{kind, source, points}]`, `source` a loaded
+   * mask image, `points` in Kling's bottom-left-origin pixels. Undoable like any edit.
+   */
+  load(items) {
+    this.pushUndo();
+    this.brushes = this.brushes.filter((b) => b.kind === "static");
+    for (const item of items) {
+      let b = item.kind === "static" ? this.staticBrush : null;
+      if (!b) {
+        if (this.dynamicBrushes.length >= MAX_DYNAMIC) continue;
+        const used = new Set(this.dynamicBrushes.map((d) => d.color));
+        b = this.makeBrush("dynamic", DYNAMIC_COLORS.find((c) => !used.has(c)));
+        this.brushes.push(b);
+      }
+      paintFromMask(b.mask, item.source, b.color);
+      b.painted = hasPixels(b.mask);
+      b.points = (item.points || []).map((p) => ({ x: clamp(Math.round(p.x), 0, this.width - 1),
+        y: clamp(this.height - 1 - Math.round(p.y), 0, this.height - 1) }));
+      b.version++;
+    }
+    this.activeId = (this.dynamicBrushes[0] || this.staticBrush).id;
+    this.tool = "paint";
     this.changed();
   }
 
@@ -207,45 +241,36 @@ export class MotionBrush extends EventTarget {
     this.changed();
   }
 
-  // ---- undo --------------------------------------------------------------------------------
+  // ---- undo / redo (kept by ./edits.js) -----------------------------------------------------
 
+  /** Called before every edit: remember the state, and forget what could be redone. */
   pushUndo() {
-    const snap = new Map();
-    for (const b of this.brushes) {
-      let mask = null;
-      if (b.painted) {
-        mask = makeCanvas(this.width, this.height);
-        mask.getContext("2d").drawImage(b.mask, 0, 0);
-      }
-      snap.set(b.id, { brush: b, mask, points: b.points.slice() });
-    }
-    this.undoStack.push({ snap, order: this.brushes.slice(), activeId: this.activeId });
-    if (this.undoStack.length > UNDO_DEPTH) this.undoStack.shift();
+    this.edits.push();
   }
 
   get canUndo() {
-    return this.undoStack.length > 0;
+    return this.edits.canUndo;
+  }
+
+  get canRedo() {
+    return this.edits.canRedo;
   }
 
   undo() {
-    const entry = this.undoStack.pop();
-    if (!entry) return;
-    // Brushes added since the snapshot stay (empty ones are ignored on submit); removed ones come back.
-    const added = this.brushes.filter((b) => !entry.snap.has(b.id));
-    this.brushes = [...entry.order, ...added];
-    for (const { brush, mask, points } of entry.snap.values()) {
-      const ctx = brush.mask.getContext("2d");
-      ctx.clearRect(0, 0, this.width, this.height);
-      if (mask) ctx.drawImage(mask, 0, 0);
-      brush.painted = Boolean(mask);
-      brush.points = points;
-      brush.version++;
-    }
-    if (this.brushes.some((b) => b.id === entry.activeId)) this.activeId = entry.activeId;
+    if (this.edits.undo()) this.afterRestore();
+  }
+
+  redo() {
+    if (this.edits.redo()) this.afterRestore();
+  }
+
+  afterRestore() {
+    if (!this.brushes.some((b) => b.id === this.activeId)) this.activeId = this.staticBrush.id;
+    if (this.tool === "trajectory" && this.active?.kind !== "dynamic") this.tool = "paint";
     this.changed();
   }
 
-  // ---- pointer input -----------------------------------------------------------------------
+  // ---- pointer input (handled by ./pointer.js) ------------------------------------------------
 
   toImage(e) {
     const r = this.canvas.getBoundingClientRect();
@@ -258,96 +283,6 @@ export class MotionBrush extends EventTarget {
   get scale() {
     const w = this.canvas.getBoundingClientRect().width;
     return w > 0 ? this.width / w : 1;
-  }
-
-  onDown(e) {
-    if (!this.image || !this.enabled || e.button !== 0) return;
-    const p = this.toImage(e);
-    this.canvas.setPointerCapture(e.pointerId);
-    e.preventDefault();
-    if (this.tool === "trajectory") {
-      const brush = this.active;
-      if (brush?.kind !== "dynamic") return;
-      if (brush.points.length >= MAX_POINTS) {
-        this.dispatchEvent(new CustomEvent("notice", { detail: `A trajectory has at most ${MAX_POINTS} points.` }));
-        return;
-      }
-      this.drag = { kind: "path", path: [p], sx: e.clientX, sy: e.clientY, moved: false };
-    } else {
-      this.pushUndo();
-      this.drag = { kind: "paint", last: p, touched: new Set() };
-      this.paintSegment(p, p);
-    }
-    this.scheduleRender();
-  }
-
-  onMove(e) {
-    if (!this.image) return;
-    const p = this.toImage(e);
-    this.hover = p;
-    const d = this.drag;
-    if (d?.kind === "paint") {
-      this.paintSegment(d.last, p);
-      d.last = p;
-    } else if (d?.kind === "path") {
-      if (Math.hypot(e.clientX - d.sx, e.clientY - d.sy) > CLICK_SLOP_PX) d.moved = true;
-      d.path.push(p);
-    }
-    this.scheduleRender();
-  }
-
-  onUp() {
-    const d = this.drag;
-    this.drag = null;
-    if (!d) return;
-    if (d.kind === "paint") {
-      for (const b of d.touched) {
-        b.painted = hasPixels(b.mask);
-        b.version++;
-      }
-      this.changed();
-      return;
-    }
-    const brush = this.active;
-    if (brush?.kind !== "dynamic") return;
-    const room = MAX_POINTS - brush.points.length;
-    let added = d.moved ? resample(d.path, (RESAMPLE_SCREEN_PX * this.scale), room) : [d.path[0]];
-    added = added.map((q) => ({ x: Math.round(q.x), y: Math.round(q.y) }));
-    const last = brush.points[brush.points.length - 1];
-    if (last && added.length && added[0].x === last.x && added[0].y === last.y) added.shift();
-    if (!added.length) return;
-    this.pushUndo();
-    brush.points = brush.points.concat(added.slice(0, room));
-    brush.version++;
-    this.changed();
-  }
-
-  paintSegment(a, b) {
-    const d = this.drag;
-    const active = this.active;
-    for (const brush of this.brushes) {
-      const erase = this.tool === "erase" || brush !== active;
-      if (erase && !brush.painted && !d.touched.has(brush)) continue;
-      const ctx = brush.mask.getContext("2d");
-      ctx.save();
-      ctx.globalCompositeOperation = erase ? "destination-out" : "source-over";
-      ctx.strokeStyle = ctx.fillStyle = erase ? "#000" : brush.color;
-      ctx.lineWidth = this.size;
-      ctx.lineCap = "round";
-      ctx.lineJoin = "round";
-      ctx.beginPath();
-      if (a.x === b.x && a.y === b.y) {
-        ctx.arc(a.x, a.y, this.size / 2, 0, Math.PI * 2);
-        ctx.fill();
-      } else {
-        ctx.moveTo(a.x, a.y);
-        ctx.lineTo(b.x, b.y);
-        ctx.stroke();
-      }
-      ctx.restore();
-      d.touched.add(brush);
-      if (!erase) brush.painted = true;
-    }
   }
 
   // ---- output ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // Following one request live (SSE status stream, polling fallback), its result, and the history list.
 
 import { ApiError } from "./api.js";
-import { $, el, formatDate, formatTime, setStatus } from "./ui.js";
+import { $, copyButton, copyText, el, formatDate, formatTime, setStatus } from "./ui.js";
+import { errorSentences } from "./validation.js";
 
 const POLL_MS = 1000;
 
@@ -18,27 +19,39 @@ export class JobView {
    * @param api       the Api
    * @param onInvalid called with fal's 422 items when the finished request failed validation
    * @param onDone    called after the request ended (any outcome)
+   * @param isLatest  (attempt) => whether no Generate press came after the one that started a job; only
+   *                  then does the job speak in the status line and fields (its panel is always updated)
    */
-  constructor(api, { onInvalid, onDone }) {
+  constructor(api, { onInvalid, onDone, isLatest }) {
     this.api = api;
     this.onInvalid = onInvalid;
     this.onDone = onDone;
+    this.isLatest = isLatest;
     this.current = null;
     $("cancel").addEventListener("click", () => this.cancel());
+    $("copy-job-id").addEventListener("click", () => copyText($("job-id").textContent, $("copy-job-id")));
+    $("copy-video-url").addEventListener("click", () => copyText($("video-url").textContent, $("copy-video-url")));
   }
 
-  /** Follow a freshly submitted request (the submit answer). */
-  start(submitted) {
+  /** Follow a freshly submitted request (the submit answer); `attempt` is the Generate press it came from. */
+  start(submitted, attempt) {
     this.stop();
-    const job = { id: submitted.request_id, abort: new AbortController(), finished: false };
+    const job = { id: submitted.request_id, attempt, abort: new AbortController(), finished: false };
     this.current = job;
     $("job").hidden = false;
-    $("output").hidden = true;
+    $("job-id").textContent = job.id;
+    $("output-title").textContent = "Previous result"; // until this request's video replaces it
     $("logs").textContent = "";
+    $("logs-box").open = true;
     $("cancel").hidden = false;
     $("cancel").disabled = false;
     this.render(job, submitted);
     this.follow(job);
+  }
+
+  /** The status line, if this job still owns it (no newer Generate press). */
+  say(job, message, kind) {
+    if (this.isLatest(job.attempt)) setStatus(message, kind, "job");
   }
 
   stop() {
@@ -53,7 +66,7 @@ export class JobView {
     } catch (err) {
       if (err.name === "AbortError") return;
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
-        setStatus(`Cannot follow request ${job.id}: ${err.message}`, "error");
+        this.say(job, `Cannot follow the request: ${err.message}`, "error");
         return;
       }
       // Fall through to polling: proxies sometimes break long streams.
@@ -66,7 +79,7 @@ export class JobView {
         this.onStatus(job, s);
       } catch (err) {
         if (err.name === "AbortError") return;
-        setStatus(`Lost contact with the server (${err.message}); retrying…`, "error");
+        this.say(job, `Lost contact with the server (${err.message}); retrying…`, "error");
       }
       if (!job.finished) await sleep(POLL_MS);
     }
@@ -92,7 +105,7 @@ export class JobView {
       qp.textContent = n === 0 ? "Next in queue" : `Queue position: ${n} ahead`;
       qp.dataset.position = String(n);
     } else {
-      qp.textContent = `Request ${job.id.slice(0, 8)}`;
+      qp.textContent = "";
       delete qp.dataset.position;
     }
     const bar = $("progress");
@@ -124,27 +137,27 @@ export class JobView {
     $("cancel").hidden = true;
     // Say at once how it ended; the result body (fetched next) adds the details.
     const label = statusLabel(final);
-    if (label === "cancelled") setStatus("The request was cancelled.", "info");
-    else if (label === "failed") setStatus("The request failed; fetching the details…", "error");
-    else setStatus("Done; loading the video…", "ok");
+    if (label === "cancelled") this.say(job, "The request was cancelled.", "info");
+    else if (label === "failed") this.say(job, "The request failed; fetching the details…", "error");
+    else this.say(job, "Done; loading the video…", "ok");
     try {
       const res = await this.api.result(job.id);
       if (res.ok) {
-        this.showVideo(res.body, job.id);
-        setStatus("Done. The video plays below.", "ok");
-      } else {
+        $("logs-box").open = false; // room for the video
+        if (this.isLatest(job.attempt) || $("output").hidden) this.showVideo(res.body, job.id);
+        this.say(job, "Done. The video plays above.", "ok");
+      } else if (this.isLatest(job.attempt)) {
         const items = res.body && Array.isArray(res.body.detail) ? res.body.detail : null;
         if (res.status === 422 && items) {
           this.onInvalid(items);
         } else if (res.body?.error_type === "request_cancelled") {
-          setStatus("The request was cancelled.", "info");
+          this.say(job, "The request was cancelled.", "info");
         } else {
-          const detail = res.body?.detail ?? `HTTP ${res.status}`;
-          setStatus(`The request failed: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`, "error");
+          this.say(job, `The request failed: ${errorSentences(res.body?.detail ?? `HTTP ${res.status}`)}`, "error");
         }
       }
     } catch (err) {
-      setStatus(`Could not fetch the result: ${err.message}`, "error");
+      this.say(job, `Could not fetch the result: ${err.message}`, "error");
     }
     this.onDone();
   }
@@ -152,7 +165,7 @@ export class JobView {
   showVideo(output, id) {
     const url = output?.video?.url;
     if (!url) {
-      setStatus("The result has no video URL.", "error");
+      setStatus("The result has no video URL.", "error", "job");
       return;
     }
     const video = $("video");
@@ -161,10 +174,16 @@ export class JobView {
     video.play().catch(() => {}); // autoplay may be refused; the controls remain
     const link = $("download");
     link.href = url;
-    link.download = output.video.file_name || `kinema-${String(id || "").slice(0, 8)}.mp4`;
+    link.download = output.video.file_name || `kinema-${id || "video"}.mp4`;
+    $("video-url").textContent = url;
     $("output-info").textContent = output.video.file_size
       ? `${(output.video.file_size / 1e6).toFixed(2)} MB` : "";
+    $("output").dataset.requestId = id || "";
+    $("output-title").textContent = "Result";
     $("output").hidden = false;
+    // The result card leads the right-hand column; bring it into view if the page was scrolled away.
+    const box = $("output").getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) $("output").scrollIntoView({ block: "nearest" });
   }
 
   async cancel() {
@@ -175,17 +194,17 @@ export class JobView {
       const res = await this.api.cancel(job.id);
       // The stream may already have reported the end: then that message stands.
       if (this.current === job && !job.finished) {
-        setStatus(res.status === 202 ? "Cancelling…" : "The request had already finished.", "info");
+        this.say(job, res.status === 202 ? "Cancelling…" : "The request had already finished.", "info");
       }
     } catch (err) {
       $("cancel").disabled = false;
-      setStatus(`Cancel failed: ${err.message}`, "error");
+      this.say(job, `Cancel failed: ${err.message}`, "error");
     }
   }
 }
 
 /** The key's requests, newest first, with a thumbnail of the input image and the video link. */
-export async function refreshHistory(api, { onPlay, currentId } = {}) {
+export async function refreshHistory(api, { onPlay, onReuse, currentId } = {}) {
   const list = $("history");
   const empty = $("history-empty");
   if (!api.key) {
@@ -218,7 +237,15 @@ export async function refreshHistory(api, { onPlay, currentId } = {}) {
       const play = el("button", { type: "button", className: "ghost small", textContent: "Play" });
       play.addEventListener("click", () => onPlay?.(r));
       actions.append(play, el("a", { href: video, className: "button ghost small", textContent: "Video",
-        target: "_blank", rel: "noopener" }));
+        target: "_blank", rel: "noopener" }),
+      copyButton(video, "Copy the video URL", "history-copy-url"));
+      actions.lastChild.textContent = "Copy URL";
+    }
+    if (input.image_url) {
+      const reuse = el("button", { type: "button", className: "ghost small", textContent: "Reuse these inputs",
+        title: "Put this request's image, brushes and settings back in the form", dataset: { testid: "history-reuse" } });
+      reuse.addEventListener("click", () => onReuse?.(r));
+      actions.append(reuse);
     }
     const meta = [formatDate(r.created_at), input.duration ? `${input.duration} s` : "",
       input.dynamic_masks?.length ? `${input.dynamic_masks.length} dynamic` : "",
@@ -226,7 +253,10 @@ export async function refreshHistory(api, { onPlay, currentId } = {}) {
     const text = el("div", { className: "h-text" },
       el("div", { className: "h-prompt", textContent: input.prompt || "(no prompt)", title: input.prompt || "" }),
       el("div", { className: "hint", textContent: meta }),
-      r.error ? el("div", { className: "h-error", textContent: String(r.error).slice(0, 300) }) : null);
+      el("div", { className: "h-id" }, el("code", { textContent: r.request_id, dataset: { testid: "history-id" } }),
+        copyButton(r.request_id, "Copy the request id", "history-copy-id")),
+      r.error ? el("div", { className: "h-error", dataset: { testid: "history-error" },
+        textContent: errorSentences(r.error).slice(0, 600) }) : null);
     const li = el("li", { className: r.request_id === currentId ? "current" : "", dataset: { id: r.request_id } },
       thumb, text, el("span", { className: `badge ${label}`, textContent: label }), actions);
     list.append(li);

@@ -45,6 +45,31 @@ export function maskPng(mask) {
     c.toBlob((b) => (b ? resolve(b) : reject(new Error("could not encode the mask"))), "image/png"));
 }
 
+/**
+ * Paint `color` into `mask` (a brush canvas) where the mask image `source` selects pixels, by the server's
+ * rule: with some transparent pixel (alpha < 128) the opaque ones, else luminance >= 128.
+ */
+export function paintFromMask(mask, source, color) {
+  const c = makeCanvas(mask.width, mask.height);
+  const ctx = c.getContext("2d", { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(source, 0, 0, c.width, c.height);
+  const img = ctx.getImageData(0, 0, c.width, c.height);
+  const px = img.data;
+  let alphaRule = false;
+  for (let i = 3; i < px.length; i += 4) if (px[i] < 128) { alphaRule = true; break; }
+  const rgb = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+  for (let i = 0; i < px.length; i += 4) {
+    const on = alphaRule ? px[i + 3] >= 128 : 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2] >= 127.5;
+    [px[i], px[i + 1], px[i + 2]] = rgb;
+    px[i + 3] = on ? 255 : 0;
+  }
+  ctx.putImageData(img, 0, 0);
+  const out = mask.getContext("2d");
+  out.clearRect(0, 0, mask.width, mask.height);
+  out.drawImage(c, 0, 0);
+}
+
 /** Whether a mask has a pixel that `maskPng` makes white (alpha >= 128): the same rule as the export. */
 export function hasPixels(mask) {
   const ctx = mask.getContext("2d", { willReadFrequently: true });

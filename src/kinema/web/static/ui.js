@@ -44,11 +44,61 @@ export function clearFieldErrors() {
   for (const c of document.querySelectorAll("[aria-invalid]")) c.removeAttribute("aria-invalid");
 }
 
-/** The status area under the Generate button. kind: "info" | "error" | "ok". */
-export function setStatus(message, kind = "info") {
+/** Clear one field's errors (its value changed: what was said about the old value no longer holds). */
+export function clearFieldError(field) {
+  const box = $(`error-${field}`);
+  if (!box || box.hidden) return;
+  box.hidden = true;
+  box.textContent = "";
+  const control = $(CONTROL_OF[field] || "");
+  const shared = Object.entries(CONTROL_OF).some(([f, c]) => f !== field && c === CONTROL_OF[field] && !$(`error-${f}`)?.hidden);
+  if (control && !shared) control.removeAttribute("aria-invalid");
+}
+
+export function hasFieldErrors() {
+  return Boolean(document.querySelector(".field-error:not([hidden])"));
+}
+
+/** Copy `text` to the clipboard and say so on `button` for a moment. */
+export async function copyText(text, button) {
+  let ok = true;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el("textarea", { value: text });
+    document.body.append(area);
+    area.select();
+    ok = document.execCommand("copy");
+    area.remove();
+  }
+  if (!button) return;
+  const label = button.dataset.label || button.textContent;
+  button.dataset.label = label;
+  button.textContent = ok ? "Copied" : "Copy failed";
+  setTimeout(() => (button.textContent = label), 1200);
+}
+
+/** A copy button for `text` (a request id, a URL). */
+export function copyButton(text, title, testid) {
+  const b = el("button", { type: "button", className: "ghost small copy", textContent: "Copy", title,
+    dataset: testid ? { testid, copy: text } : { copy: text } });
+  b.addEventListener("click", () => copyText(text, b));
+  return b;
+}
+
+/**
+ * The status area under the Generate button. kind: "info" | "error" | "ok". `topic` names what the message
+ * is about ("check" for the page's own checks, "submit", "job"), so it can be withdrawn when that is over.
+ */
+export function setStatus(message, kind = "info", topic = "") {
   const box = $("status");
   box.textContent = message || "";
   box.className = `status ${message ? kind : ""}`;
+  box.dataset.topic = message ? topic : "";
+}
+
+export function statusTopic() {
+  return $("status").dataset.topic || "";
 }
 
 export function formatTime(t) {
