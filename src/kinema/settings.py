@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 __all__ = ["Settings"]
 
@@ -116,7 +116,7 @@ class Settings:
                 kw[f.name] = raw
         return cls(**kw)  # type: ignore[arg-type]
 
-    def replace(self, **changes: object) -> "Settings":
+    def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @property
