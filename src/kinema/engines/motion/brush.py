@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .fill import fill_hole
 from .geometry import bbox
 
-__all__ = ["FEATHER_PX", "Layer", "BrushScene", "fill_hole", "make_layer"]
+__all__ = ["FEATHER_PX", "HOLE_GROW_PX", "BrushScene", "Layer", "fill_background", "make_layer"]
 
 #: Width of the soft edge outside each dynamic mask, in output pixels.
 FEATHER_PX = 3.0
-#: The hole is inpainted at a resolution where it has about this many pixels (at most half resolution).
-INPAINT_TARGET_PX = 30_000
-INPAINT_RADIUS = 3
+#: The hole is the dynamic masks grown by this much: past the feather and the object's own soft edge.
+HOLE_GROW_PX = int(FEATHER_PX) + 3
 
 
 @dataclass(frozen=True)
@@ -59,27 +59,25 @@ def make_layer(image: np.ndarray, mask: np.ndarray, offsets: np.ndarray, feather
     return Layer(patch=patch, x0=x0 - 1, y0=y0 - 1, offsets=np.asarray(offsets, dtype=np.float64))
 
 
-def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``image`` with the ``hole`` pixels replaced by a Telea inpainting computed at reduced resolution."""
-    area = int(hole.sum())
-    if area == 0:
-        return image.copy()
-    h, w = hole.shape
-    scale = float(min(0.5, np.sqrt(INPAINT_TARGET_PX / area)))
-    sw, sh = max(int(round(w * scale)), 8), max(int(round(h * scale)), 8)
-    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-    # Any small pixel touched by the hole is part of the small hole, plus one pixel of margin.
-    touched = cv2.resize(hole.astype(np.uint8) * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 0
-    small_hole = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8))
-    if small_hole.all():
-        fill = np.broadcast_to(image[~hole].mean(axis=0) if (~hole).any() else 127, image.shape)
-        fill = np.asarray(fill, dtype=np.uint8)
-    else:
-        filled = cv2.inpaint(small, small_hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
-        fill = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = image.copy()
-    out[hole] = fill[hole]
-    return out
+def fill_background(base: np.ndarray, dynamic_masks: list[np.ndarray], static: np.ndarray | None) -> np.ndarray:
+    """``base`` with the area the moving layers may uncover rebuilt from the background.
+
+    The hole is the union of the masks grown by ``HOLE_GROW_PX``, minus the static region; patches
+    come only from pixels outside every grown mask and outside the static region.
+    """
+    union = np.zeros(base.shape[:2], dtype=bool)
+    for m in dynamic_masks:
+        union |= m
+    if not union.any():
+        return base.copy()
+    size = 2 * HOLE_GROW_PX + 1
+    grown = cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+    allowed = ~grown
+    hole = grown
+    if static is not None:
+        hole = hole & ~static
+        allowed &= ~static
+    return fill_hole(base, hole, allowed)
 
 
 class BrushScene:
@@ -93,14 +91,10 @@ class BrushScene:
         self.layers = [
             layer for layer in (make_layer(base, m, o) for m, o in zip(dynamic_masks, offsets)) if layer is not None
         ]
-        # 2. Background: the union of the dynamic masks filled once; static pixels left as in the image.
-        hole = np.zeros(base.shape[:2], dtype=bool)
-        for m in dynamic_masks:
-            hole |= m
+        # 2. Background: the union of the dynamic masks, grown past the layers' soft edge so no
+        #    outline stays behind, filled once from the background only; static pixels kept.
         self.static = static_mask if static_mask is not None and static_mask.any() else None
-        if self.static is not None:
-            hole &= ~self.static
-        self.background = fill_hole(base, hole)
+        self.background = fill_background(base, dynamic_masks, self.static)
         self.static_box = bbox(self.static) if self.static is not None else None
 
     def frame(self, i: int) -> np.ndarray:
