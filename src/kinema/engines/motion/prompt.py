@@ -9,7 +9,8 @@ module produces. The rules, in order:
    "next", "finally" split the prompt into phases played one after the other
    ("zoom in then pull back" is two phases).
 3. **Clauses**: punctuation and the conjunctions "and", "while", "as", "but", "with", "where",
-   "whilst", "or", "whereas" split a phase into clauses.
+   "whilst", "whereas" split a phase into clauses ("or" does not: "does not zoom or pan" stays one
+   negated clause).
 4. **Negation**: "no", "not", "without", "never", "nor", "neither", "none" negate the rest of
    their clause ("the camera does not move, snow falls": only the first clause is negated).
 5. **Intensity**: the intensity word nearest to a match in its clause (within
@@ -34,7 +35,7 @@ _CONTRACTIONS = ((re.compile(r"\bwon't\b"), "will not"), (re.compile(r"\bcan't\b
                  (re.compile(r"\bcannot\b"), "can not"), (re.compile(r"\b(\w+)n't\b"), r"\1 not"))
 _PHASE_SPLIT = re.compile(r"\s*(?:,\s*)?\b(?:and then|then|after that|afterwards|followed by|before|next|"
                           r"finally)\b\s*,?\s*")
-_CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:.!?()]+|\b(?:and|while|whilst|as|but|with|where|whereas|or)\b)\s*")
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:.!?()]+|\b(?:and|while|whilst|as|but|with|where|whereas)\b)\s*")
 _NEGATOR = re.compile(r"\b(?:no|not|without|never|nor|neither|none)\b")
 _LOW = re.compile(r"\b(?:slow(?:ly|er)?|gentl[ey]|gently|subtle|subtly|slight(?:ly)?|light(?:ly)?|soft(?:ly)?|"
                   r"calm(?:ly)?|little|barely|faint(?:ly)?|sparse|lazy|lazily|delicate(?:ly)?|mild(?:ly)?|"

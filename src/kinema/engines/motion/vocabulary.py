@@ -89,7 +89,7 @@ _TRIGGERS: tuple[tuple[str, str, bool], ...] = (
 _TRIGGER = [(kind, re.compile(rf"\b(?:{pattern})\b"), ctx) for kind, pattern, ctx in _TRIGGERS]
 _STILL = re.compile(r"\b(?:(?:static|still|fixed|locked(?:[ -]off)?|stationary|steady|motionless|unmoving|frozen|"
                     r"immobile)(?: \w+)? (?:camera|shot|frame|view|angle)|camera (?:is |stays |remains |holds |"
-                    r"keeps )?(?:still|static|fixed|stationary|steady|motionless|put|locked)|tripod|locked[ -]off|"
+                    r"keeps )?(?:\w+ly )?(?:still|static|fixed|stationary|steady|motionless|put|locked)|tripod|locked[ -]off|"
                     r"holds? (?:still|steady|the shot|the frame)|stays? (?:still|put))\b")
 _CAMERA_CLAUSE = re.compile(r"\b(?:camera|cam|shot|view|lens|we|us|pov|drone|aerial|fpv|viewer|footage|picture|"
                             r"image|frame|scene|viewpoint|perspective|video|filmed|shooting)\b")
@@ -316,6 +316,7 @@ def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, i
     head = _FILLER.match(text)
     lead = head.end() if head else 0
     moves: list[Move] = []
+    guessed: set[int] = set()
     negated = False
     taken: list[tuple[int, int]] = []
     for kind, pattern, needs_camera in _TRIGGER:
@@ -339,6 +340,12 @@ def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, i
                 continue
             phrase = text[m.start():m.end()] + _direction_phrase(text[m.end():])
             moves.append(Move(family, phrase.strip(), intensity_at(clause, m.start(), m.end())))
+            if len(table) > 1 and (direction not in table or not direction):
+                guessed.add(len(moves) - 1)
+    # A family guessed for want of a direction ("crane shot") gives way to a stated one of its kind
+    # ("descending": crane-down) in the same clause.
+    stated = {moves[k].family.split("-")[0] for k in range(len(moves)) if k not in guessed}
+    moves = [m for k, m in enumerate(moves) if k not in guessed or m.family.split("-")[0] not in stated]
     still = _STILL.search(text)
     still_phrase = still.group(0) if still and not clause.negated(still.start()) else ""
     return moves, negated, still_phrase, taken
