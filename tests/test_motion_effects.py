@@ -91,7 +91,7 @@ def test_rain_is_slanted_streaks_and_darkens_slightly() -> None:
             continue
         ys, xs = np.nonzero(labels == k)
         cov = np.cov(np.stack([xs, ys]))
-        vals, vecs = np.linalg.eigh(cov)
+        _, vecs = np.linalg.eigh(cov)
         vx, vy = vecs[:, 1]
         angles.append(np.degrees(np.arctan2(vx * np.sign(vy), abs(vy))))
     tilt = float(np.median(angles))
@@ -111,7 +111,7 @@ def test_fog_is_thicker_far_away_and_drifts() -> None:
     # Drift: the fog pattern of frame 90 is the one of frame 60 moved sideways.
     a = (luma(shots[60]) - GREY)[: h // 2]
     b = (luma(shots[90]) - GREY)[: h // 2]
-    (dx, dy), response = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
+    (dx, dy), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
     assert abs(dx) > 2 and abs(dy) < 1, (dx, dy)
 
 
@@ -121,7 +121,7 @@ def test_clouds_fill_the_upper_part_and_drift() -> None:
     h = lift.shape[0]
     assert lift[: h // 3].mean() > 4 * max(lift[2 * h // 3:].mean(), 0.1)
     a, b = lift[: h // 3], (luma(shots[90]) - GREY)[: h // 3]
-    (dx, dy), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
+    (dx, _), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
     assert abs(dx) > 2, dx
 
 

@@ -59,7 +59,7 @@ def mean_change(a: np.ndarray, b: np.ndarray) -> float:
         ("the camera rotates clockwise", lambda s, a, dx, dy: a < -1.5),
     ],
 )
-def test_camera_words_move_the_view(prompt: str, expect) -> None:  # noqa: ANN001
+def test_camera_words_move_the_view(prompt: str, expect) -> None:
     first, last = first_last(inputs(prompt))
     assert np.array_equal(first, documented_resize(IMG, OUT))
     scale, angle, dx, dy = view_change(first, last)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -141,7 +141,7 @@ def _zoom(lo: float, hi: float) -> Check:
 def _translation(axis: int, sign: int, min_px: float) -> Check:
     """Content moves along ``axis`` (0: x, 1: y) by ``sign`` * at least ``min_px``; mid-clip it is pure translation."""
     def check(clip: np.ndarray, logs: list[str]) -> None:
-        s, a, dx, dy, _, _ = similarity(clip[0], clip[-1])
+        _, _, dx, dy, _, _ = similarity(clip[0], clip[-1])
         along, across = (dx, dy) if axis == 0 else (dy, dx)
         assert sign * along > min_px and abs(across) < 0.25 * abs(along), (dx, dy)
         # In the middle of the clip the move is translation: the zoom the view needs was made early.

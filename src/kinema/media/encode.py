@@ -8,14 +8,16 @@ was measured to shift colours by a mean ΔE00 of 3.7 in such players.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
-__all__ = ["VideoWriter", "DEFAULT_CRF", "DEFAULT_PRESET", "X264_PARAMS", "FIRST_FRAME_QP", "read_frames"]
+__all__ = ["DEFAULT_CRF", "DEFAULT_PRESET", "FIRST_FRAME_QP", "X264_PARAMS", "VideoWriter", "read_frames"]
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
@@ -103,14 +105,12 @@ class VideoWriter:
     def abort(self) -> None:
         """Close without flushing and delete the partial file."""
         if self._container is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort on an aborted file
                 self._container.close()
-            except Exception:  # noqa: BLE001 - best effort on an aborted file
-                pass
             self._container = None  # type: ignore[assignment]
         self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

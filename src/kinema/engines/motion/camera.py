@@ -23,6 +23,7 @@ nearly pure translation. A pull-out that starts from the full first frame is the
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -82,7 +83,6 @@ def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *
     ``amount`` scales the family's :data:`AMOUNTS` (cfg_scale × intensity). Phases share the clip
     equally and each follows the timing law (``timing.ease``) over its share.
     """
-    w, h = size
     params = _parameters(phases, n)
     asked_out = float(params["zoom"].min())
     # Never wider than the first frame: that would show what lies outside the picture.
@@ -230,7 +230,7 @@ def _early(need: np.ndarray, starts: list[int], n: int) -> np.ndarray:
     curve = np.zeros(n)
     bounds = [*starts, n]
     before = 0.0
-    for start, end in zip(bounds[:-1], bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         top = max(float(log_need[start:end].max()), before)
         ramp_len = max(RAMP * (end - start), 1.0)
         x = np.clip((np.arange(start, end) - start) / ramp_len, 0.0, 1.0)

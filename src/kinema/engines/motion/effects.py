@@ -18,7 +18,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["EFFECTS", "Snow", "Rain", "Haze", "EffectStack"]
+__all__ = ["EFFECTS", "EffectStack", "Haze", "Rain", "Snow"]
 
 #: Sizes and speeds below are for a frame whose short side is this many pixels.
 _REFERENCE = 720.0
@@ -89,7 +89,8 @@ class Snow:
                 continue
             layer[...] = 0
             xs, ys = np.round(x[pick] * 16).astype(int), np.round(y[pick] * 16).astype(int)
-            rs, ss = np.round(self.r[pick] * 16).astype(int), np.round((self.r[pick] + stretch[pick]) * 16).astype(int)
+            rs = np.round(self.r[pick] * 16).astype(int)
+            ss = np.round((self.r[pick] + stretch[pick]) * 16).astype(int)
             for xi, yi, ri, si, li in zip(xs.tolist(), ys.tolist(), rs.tolist(), ss.tolist(), levels[pick].tolist()):
                 if si - ri < 8:  # stretched by less than half a pixel: a disc
                     cv2.circle(layer, (xi, yi), ri, li, -1, cv2.LINE_AA, 4)
@@ -145,9 +146,9 @@ class Rain:
         levels = np.round(self.level * opacity).astype(int)
         for xi, yi, li, si, wi, lv in zip(x, y, self.length, self.slant, self.width, levels):
             # The upper half of the streak (where the drop was earlier in the exposure) is fainter.
-            p0 = (int(round(xi * 16)), int(round(yi * 16)))
-            pm = (int(round((xi + 0.5 * si * li) * 16)), int(round((yi + 0.5 * li) * 16)))
-            p1 = (int(round((xi + si * li) * 16)), int(round((yi + li) * 16)))
+            p0 = (round(xi * 16), round(yi * 16))
+            pm = (round((xi + 0.5 * si * li) * 16), round((yi + 0.5 * li) * 16))
+            p1 = (round((xi + si * li) * 16), round((yi + li) * 16))
             cv2.line(alpha, p0, pm, int(lv) // 2, int(wi), cv2.LINE_AA, 4)
             cv2.line(alpha, pm, p1, int(lv), int(wi), cv2.LINE_AA, 4)
         cv2.GaussianBlur(alpha, (3, 3), 0, dst=alpha)
@@ -194,7 +195,7 @@ class Haze:
         if opacity <= 0:
             return
         w, h = self.size
-        tw, thh = int(math.ceil(w / self.step)) + 1, int(math.ceil(h / self.step)) + 1
+        tw, thh = math.ceil(w / self.step) + 1, math.ceil(h / self.step) + 1
         total = np.zeros((thh, tw), np.float32)
         for tex, speed in zip(self.layers, self.drift):
             shift = self.direction * speed * i / self.step

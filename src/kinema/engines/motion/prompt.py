@@ -23,8 +23,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Clause", "HIGH", "LOW", "NORMAL", "INTENSITY_REACH", "normalise", "phases", "clauses",
-           "intensity_at"]
+__all__ = [
+    "HIGH",
+    "INTENSITY_REACH",
+    "LOW",
+    "NORMAL",
+    "Clause",
+    "clauses",
+    "intensity_at",
+    "normalise",
+    "phases",
+]
 
 #: Intensity factors: how much a move travels (and so how fast it goes), how dense and fast an effect is.
 LOW, NORMAL, HIGH = 0.5, 1.0, 1.6
