@@ -2,8 +2,9 @@
 
 The set (``tests/data/prompts.tsv``) holds prompts written the way users write them, each labelled
 with the camera families, effects and flags it should produce. The camera checks render prompts of
-every family, encode and decode the clip, and fit similarity transforms between decoded frames
-(ORB matches, RANSAC): the measured move must go the way the prompt asked.
+every family, encode and decode the clip, and fit similarity transforms (or homographies, for the
+perspective of an orbit) between decoded frames (ORB matches, RANSAC): the measured move must go
+the way the prompt asked.
 """
 
 from __future__ import annotations
@@ -105,17 +106,19 @@ def similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float
     return scale, angle, float(moved[0] - c[0]), float(moved[1] - c[1]), src[keep], dst[keep]
 
 
-def strip_dx(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Median horizontal motion of features in the top third and in the bottom third (homography inliers)."""
+def edge_heights(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Fit a homography from ``a`` to ``b`` (MAGSAC); the mapped heights of the left and right sides of ``a``'s
+    inner box (20 % in from each edge, where the fit has features on all sides), and how far those mapped
+    sides lean from vertical (px)."""
     src, dst = matches(a, b)
-    _, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
-    keep = inliers.ravel() == 1
-    src, dst = src[keep], dst[keep]
-    h = a.shape[0]
-    top, bottom = src[:, 1] < h / 3, src[:, 1] > 2 * h / 3
-    assert top.sum() >= 10 and bottom.sum() >= 10
-    d = dst[:, 0] - src[:, 0]
-    return float(np.median(d[top])), float(np.median(d[bottom]))
+    hom, inliers = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, 1.5)
+    assert hom is not None and inliers.sum() >= 25
+    h, w = a.shape[:2]
+    x0, x1, y0, y1 = 0.2 * w, 0.8 * w, 0.2 * h, 0.8 * h
+    pts = np.float32([[[x0, y0]], [[x0, y1]], [[x1, y0]], [[x1, y1]]])
+    (lt, lb, rt, rb) = cv2.perspectiveTransform(pts, hom).reshape(4, 2)
+    lean = max(abs(lt[0] - lb[0]), abs(rt[0] - rb[0]))
+    return float(lb[1] - lt[1]), float(rb[1] - rt[1]), float(lean)
 
 
 def decoded_clip(prompt: str, tmp_path: Path, *, seed: int | None = None) -> tuple[np.ndarray, list[str]]:
@@ -152,13 +155,26 @@ def _translation(axis: int, sign: int, min_px: float) -> Check:
     return check
 
 
-def _parallax(kind: str, sign: int) -> Check:
+def _orbit(sign: int) -> Check:
+    """The side the camera circles towards grows, the other shrinks; verticals stay vertical."""
     def check(clip: np.ndarray, logs: list[str]) -> None:
-        top, bottom = strip_dx(clip[0], clip[-1])
-        if kind == "track":  # everything slides the same way, the near (bottom) part more
-            assert sign * top > 2 and sign * bottom > sign * top + 2, (top, bottom)
-        else:  # orbit: near (bottom) and far (top) slide opposite ways about the subject in the middle
-            assert sign * bottom > 3 and sign * top < -3, (top, bottom)
+        left, right, lean = edge_heights(clip[0], clip[-1])
+        ratio = right / left
+        assert (ratio > 1.04 if sign > 0 else ratio < 1 / 1.04), ratio
+        assert lean < 1.0, lean
+    return check
+
+
+def _flat(clip: np.ndarray, logs: list[str]) -> None:
+    """A track slides the camera: no perspective change (unlike a pan or an orbit)."""
+    left, right, lean = edge_heights(clip[0], clip[-1])
+    assert abs(right / left - 1) < 0.008 and lean < 1.0, (left, right, lean)
+
+
+def _both(*checks: Check) -> Check:
+    def check(clip: np.ndarray, logs: list[str]) -> None:
+        for c in checks:
+            c(clip, logs)
     return check
 
 
@@ -203,10 +219,10 @@ CAMERA_CASES: list[tuple[str, Check]] = [
     ("tilt down to the river", _translation(1, -1, 8)),
     ("crane shot rising up", _translation(1, +1, 8)),
     ("the camera descends toward the lake", _translation(1, -1, 8)),
-    ("the camera moves left along the shore", _parallax("track", +1)),
-    ("tracking shot following the boat", _parallax("track", -1)),
-    ("the camera circles the temple to the left", _parallax("orbit", +1)),
-    ("the camera orbits the statue to the right", _parallax("orbit", -1)),
+    ("the camera moves left along the shore", _both(_translation(0, +1, 12), _flat)),
+    ("tracking shot following the boat", _both(_translation(0, -1, 12), _flat)),
+    ("the camera circles the temple to the left", _orbit(-1)),
+    ("the camera orbits the statue to the right", _orbit(+1)),
     ("the camera rotates clockwise", _roll(-1)),
     ("the picture rotates counterclockwise", _roll(+1)),
     ("the camera doesn't move", _still),

@@ -6,11 +6,12 @@ Each family moves the view the way its name says, with the cue that tells it apa
   high in the frame (near the horizon of a landscape), so that the lower part of the frame, the
   ground nearer the camera, streams out faster than the top;
 - **pan / tilt**: the camera turns (a rotation homography, so a slight keystone rides along with
-  the translation); **track / crane**: the camera slides (a translation, with ground-plane
-  parallax for track: the bottom of the frame, nearer, moves more than the top);
-- **orbit**: the picture shears about its middle row (near things below slide one way, far things
-  above the other way: the parallax of a camera circling a subject in the middle) with a slight
-  yaw keystone;
+  the translation); **track / crane**: the camera slides (a pure translation, as a camera moving
+  parallel to the scene sees it);
+- **orbit**: the yaw of a camera circling the subject: the side the camera moves towards grows
+  and the other side shrinks (a keystone homography that keeps verticals vertical), with a small
+  slide the same way. An earlier shear about the middle row (near things below one way, far things
+  above the other) leaned every vertical (towers, door frames) and was dropped;
 - **roll**: a rotation about the centre; **shake**: seeded smooth handheld jitter (sums of
   sinusoids between 0.6 and 2.4 Hz, translation and roll), faded in from frame 0.
 
@@ -37,8 +38,8 @@ __all__ = ["AMOUNTS", "CameraPlan", "CameraScene", "plan"]
 #: What each family does at cfg_scale 1 and normal intensity, per phase:
 #: zoom (log factor), pan (fraction of the frame the view moves, x right / y down), yaw / pitch / roll
 #: (degrees; a yaw or pitch of 1 degree moves the centre by about 1.7 % of the long side), keystone (the
-#: right edge grows by this fraction, the left edge shrinks: the side the orbiting camera nears), shear (orbit / track parallax, fraction of the width per frame height), shake amplitude
-#: (fraction of the short side), anchor_y (where the zoom is centred, fraction of the height above the middle).
+#: right edge grows by this fraction, the left edge shrinks: the side the orbiting camera nears), shake
+#: amplitude (fraction of the short side), anchor_y (where the zoom is centred, fraction of the height above the middle).
 AMOUNTS: dict[str, dict[str, float]] = {
     "push-in": {"zoom": math.log(1.30)},
     "pull-out": {"zoom": -math.log(1.30)},
@@ -47,17 +48,17 @@ AMOUNTS: dict[str, dict[str, float]] = {
     "pan-right": {"pan_x": 0.05, "yaw": -2.5},
     "tilt-up": {"pan_y": -0.03, "pitch": -2.5},
     "tilt-down": {"pan_y": 0.03, "pitch": 2.5},
-    "track-left": {"pan_x": -0.10, "shear": 0.04},
-    "track-right": {"pan_x": 0.10, "shear": -0.04},
+    "track-left": {"pan_x": -0.10},
+    "track-right": {"pan_x": 0.10},
     "crane-up": {"pan_y": -0.11},
     "crane-down": {"pan_y": 0.11},
-    "orbit-left": {"shear": 0.10, "keystone": -0.10},
-    "orbit-right": {"shear": -0.10, "keystone": 0.10},
+    "orbit-left": {"keystone": -0.14, "pan_x": -0.03},
+    "orbit-right": {"keystone": 0.14, "pan_x": 0.03},
     "roll-cw": {"roll": -6.0},
     "roll-ccw": {"roll": 6.0},
     "shake": {"shake": 0.02},
 }
-_KEYS = ("zoom", "pan_x", "pan_y", "yaw", "pitch", "roll", "keystone", "shear", "anchor_y", "shake")
+_KEYS = ("zoom", "pan_x", "pan_y", "yaw", "pitch", "roll", "keystone", "anchor_y", "shake")
 #: The cover zoom curve is smoothed over this many frames (Gaussian sigma).
 _SMOOTH_FRAMES = 6.0
 _SHAKE_HZ = ((0.6, 1.1), (1.1, 1.7), (1.7, 2.4))
@@ -157,8 +158,7 @@ def _forward(p: dict[str, np.ndarray], k: int, size: tuple[int, int], shake: np.
     kmat = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
     turn = kmat @ rx @ ry @ np.linalg.inv(kmat)
     turn /= turn[2, 2]
-    # Parallax shear about the middle row: the bottom (near) and the top (far) slide opposite ways.
-    shear = np.array([[1, p["shear"][k] * w / h, -p["shear"][k] * w / h * cy], [0, 1, 0], [0, 0, 1.0]])
+    # Orbit: the side the camera nears grows, the other shrinks (x' = x / (1 + q x) about the centre).
     q = -p["keystone"][k] / (w / 2.0)
     keystone = _shift(cx, cy) @ np.array([[1, 0, 0], [0, 1, 0], [q, 0, 1.0]]) @ _shift(-cx, -cy)
     ay = cy - p["anchor_y"][k] * h
@@ -170,7 +170,7 @@ def _forward(p: dict[str, np.ndarray], k: int, size: tuple[int, int], shake: np.
     roll = np.array([[c, s, cx - c * cx - s * cy], [-s, c, cy + s * cx - c * cy], [0, 0, 1.0]])
     move = np.array([[1, 0, -(p["pan_x"][k] * w + shake[0] * short) * z],
                      [0, 1, -(p["pan_y"][k] * h + shake[1] * short) * z], [0, 0, 1.0]])
-    return move @ roll @ zoom @ shear @ keystone @ turn
+    return move @ roll @ zoom @ keystone @ turn
 
 
 def _shift(x: float, y: float) -> np.ndarray:
