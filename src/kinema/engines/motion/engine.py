@@ -36,7 +36,7 @@ from .brush import BrushScene
 from .camera import CameraScene
 from .camera import plan as plan_camera
 from .effects import EffectStack
-from .geometry import resize_image, resize_mask, trajectory_to_output
+from .geometry import fit_image, resize_image, resize_mask, trajectory_to_output
 from .prefetch import prefetch
 from .tail import TailScene
 from .timing import clip_time, ease, fade_in, path_offsets
@@ -85,9 +85,11 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
     # 3. Build the scene of the mode: frame(i) -> uint8 frame
     if mode == "tail":
         say("prompt not applied: the tail image fixes the motion")
-        tail = TailScene(base, resize_image(np.asarray(inputs.tail_image), size))
-        if tail.identical:
-            say("tail image equals the image: seamless loop")
+        last, cropped = fit_image(np.asarray(inputs.tail_image), size)
+        if cropped:
+            say(f"tail image {cropped}")
+        tail = TailScene(base, last)
+        say(tail.describe())
         build: Callable[[int], np.ndarray] = partial(_at_progress, tail.frame, progress)
         effects = EffectStack([], size, seed)
         finish: Callable[[np.ndarray], None] | None = None

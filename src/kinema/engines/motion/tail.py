@@ -1,12 +1,24 @@
-"""Tail image: frames between the first and the last image interpolated along optical flow.
+"""Tail image: the frames between the first and the last image, as a camera move plus a residual flow.
 
-Dense DIS flow (MEDIUM preset) is computed once in both directions at half resolution and
-upsampled. A frame at time ``t`` (0 at the first image, 1 at the tail) warps the first image
-``t`` of the way along its flow and the tail ``1 - t`` of the way back along its own, then
-blends the two with weights ``1 - w`` and ``w``, ``w = blend_weight(t)``: 0 until t = 0.3, a
-smoothstep to 1 at t = 0.7 (so near either end only one image needs warping). Matching
-structures meet in the middle instead of the two pictures cross-fading, so the in-between
-frames stay sharp. Warps sample 2x-upsampled sources, so bilinear sampling does not blur them.
+1. **Camera**: ORB features matched between the two images give a RANSAC similarity ``A`` (first
+   image pixels to tail pixels). At time ``t`` the view is ``A^t`` (the similarity's power: the
+   zoom changes geometrically about the move's fixed point, a pan moves at a constant rate), so a
+   pan of a quarter frame or a 20 % zoom interpolates as the camera move it is.
+2. **Residual**: the tail is warped into the first image's frame by ``A^-1``; DIS flow (MEDIUM, at
+   ``FLOW_SCALE``) in both directions between the first image and the aligned tail carries what the
+   camera does not (objects that move). A forward-backward check (``|f(x) + b(x + f(x))|`` below
+   ``FB_TOLERANCE_PX`` plus 5 % of the motion) decides where the flow is trusted; the trust is
+   smoothed and multiplies the flow, so untrusted places (occlusions, unrelated content) are not
+   warped but cross-faded. A pair with little trusted area (``RELATED_MIN``) is treated as
+   unrelated: a plain cross-fade.
+3. **Blend**: the first image warped ``t`` of the way and the tail ``1 - t`` of the way back are
+   mixed with the tail weight ``blend_weight(t)`` (0 until ``t`` = 0.3, smoothstep to 1 at 0.7),
+   except where one of them has no picture (content entering or leaving at the frame edges): there
+   the other image takes over, feathered over ``EDGE_FEATHER_PX``.
+
+Per frame, the two sampling maps and the weight are built on a coarse grid (``GRID``) and
+interpolated to full resolution (the camera part is affine, which the interpolation reproduces
+exactly); the warps sample 2x-upsampled sources so bilinear sampling does not blur them.
 """
 
 from __future__ import annotations
@@ -14,12 +26,25 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["FLOW_SCALE", "BLEND_MARGIN", "TailScene", "blend_weight", "dense_flow"]
+__all__ = ["BLEND_MARGIN", "FLOW_SCALE", "TailScene", "blend_weight", "dense_flow", "similarity_power"]
 
-#: Resolution of the flow computation relative to the output.
+#: Resolution of the residual flow relative to the output.
 FLOW_SCALE = 0.5
 #: The tail's blend weight stays 0 for t below this, and 1 above 1 minus this.
 BLEND_MARGIN = 0.3
+#: Sampling maps are built every GRID output pixels and interpolated.
+GRID = 8
+#: Forward-backward error (flow-scale pixels) under which the residual flow is trusted.
+FB_TOLERANCE_PX = 1.0
+#: Below this trusted fraction of the frame (with fewer than MIN_INLIERS matches) the pair is unrelated.
+RELATED_MIN = 0.35
+MIN_INLIERS = 25
+#: Index of output pixel 0 in the grid resized by GRID (node k at (k - 1) * GRID + 0.5).
+_OFFSET = (3 * GRID) // 2 - 1
+#: A residual flow whose 99th percentile is below this (output px) is left out: the camera explains the pair.
+RESIDUAL_MIN_PX = 0.25
+#: Width of the fade where one image runs out of picture at a frame edge.
+EDGE_FEATHER_PX = 24.0
 
 
 def blend_weight(t: float) -> float:
@@ -29,17 +54,62 @@ def blend_weight(t: float) -> float:
 
 
 def dense_flow(a: np.ndarray, b: np.ndarray, scale: float = FLOW_SCALE) -> np.ndarray:
-    """(H, W, 2) float32 flow from RGB ``a`` to RGB ``b`` (``a(x) ~ b(x + flow(x))``), computed at ``scale``."""
+    """(h, w, 2) float32 flow from gray ``a`` to gray ``b`` (``a(x) ~ b(x + flow(x))``) at ``scale``, in scaled px."""
     h, w = a.shape[:2]
-    sw, sh = max(int(round(w * scale)), 16), max(int(round(h * scale)), 16)
-    ga = cv2.cvtColor(cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
-    gb = cv2.cvtColor(cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    sw, sh = max(round(w * scale), 16), max(round(h * scale), 16)
+    ga = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+    gb = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    small = dis.calc(ga, gb, None)
-    flow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    flow[..., 0] *= w / sw
-    flow[..., 1] *= h / sh
-    return flow
+    return dis.calc(ga, gb, None)
+
+
+def similarity_power(m: np.ndarray, t: float) -> np.ndarray:
+    """The 2 x 3 similarity ``m`` raised to the power ``t`` (``m^0`` identity, ``m^1 = m``).
+
+    With ``z -> a z + b`` in complex form, ``m^t`` is ``z -> a^t z + b (1 - a^t) / (1 - a)``: the
+    scale changes geometrically, the angle linearly, and the fixed point stays fixed.
+    """
+    a = complex(m[0, 0], m[1, 0])
+    b = complex(m[0, 2], m[1, 2])
+    at = np.exp(t * np.log(a)) if abs(a) > 0 else 0j
+    bt = b * t if abs(a - 1) < 1e-9 else b * (1 - at) / (1 - a)
+    return np.float64([[at.real, -at.imag, bt.real], [at.imag, at.real, bt.imag]])
+
+
+def _invert(m: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.float64(m))
+
+
+def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
+    """(2 x 3 similarity first -> last, inliers); the identity when the images do not match."""
+    # Features on half-resolution images (4x cheaper); the fit is refined on the inliers and the
+    # residual flow takes what a sub-pixel error leaves.
+    half = 0.5 if min(first.shape[:2]) >= 480 else 1.0
+    small0 = cv2.resize(first, None, fx=half, fy=half, interpolation=cv2.INTER_AREA) if half < 1 else first
+    small1 = cv2.resize(last, None, fx=half, fy=half, interpolation=cv2.INTER_AREA) if half < 1 else last
+    orb = cv2.ORB_create(1500, fastThreshold=12)
+    ka, da = orb.detectAndCompute(small0, None)
+    kb, db = orb.detectAndCompute(small1, None)
+    ident = np.float64([[1, 0, 0], [0, 1, 0]])
+    if da is None or db is None or len(ka) < MIN_INLIERS or len(kb) < MIN_INLIERS:
+        return ident, 0
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(da, db, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+    if len(good) < MIN_INLIERS:
+        return ident, 0
+    # Keypoint coordinates back to full-resolution pixels (area resize: x = (x_half + 0.5) / half - 0.5).
+    src = (np.float32([ka[g.queryIdx].pt for g in good]) + 0.5) / half - 0.5
+    dst = (np.float32([kb[g.trainIdx].pt for g in good]) + 0.5) / half - 0.5
+    m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
+                                         maxIters=4000, confidence=0.999, refineIters=20)
+    del small0, small1
+    count = int(inl.sum()) if inl is not None else 0
+    if m is None or count < MIN_INLIERS:
+        return ident, count
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    if not 0.5 < scale < 2.0:
+        return ident, count
+    return np.float64(m), count
 
 
 class TailScene:
@@ -50,49 +120,239 @@ class TailScene:
             raise ValueError(f"first and last images differ in shape: {first.shape} vs {last.shape}")
         self.first, self.last = first, last
         self.identical = bool(np.array_equal(first, last))
+        self.camera = np.float64([[1, 0, 0], [0, 1, 0]])
+        self.related = True
+        self.trusted = 1.0
         if self.identical:
             return
         h, w = first.shape[:2]
-        # Warps sample 2x-upsampled sources (bicubic, even pixels exactly the originals): bilinear
-        # sampling of the originals would blur every in-between frame by up to half a pixel.
-        # Coordinates are therefore in source pixels x 2. remap is ~2.5x faster on 4 channels than 3.
-        self._grid = np.empty((h, w, 2), np.float32)
-        self._grid[..., 0] = np.arange(w, dtype=np.float32) * 2
-        self._grid[..., 1] = (np.arange(h, dtype=np.float32) * 2)[:, None]
-        self._forward = dense_flow(first, last) * np.float32(2)
+        self.height, self.width = h, w
+        g0 = cv2.cvtColor(first, cv2.COLOR_RGB2GRAY)
+        g1 = cv2.cvtColor(last, cv2.COLOR_RGB2GRAY)
+        # 1. Camera move and the tail aligned into the first image's frame.
+        self.camera, self.inliers = _camera(g0, g1)
+        aligned = cv2.warpAffine(g1, self.camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        # 2. Residual flows both ways with their forward-backward trust (flow-scale pixels).
+        fwd = dense_flow(g0, aligned)
+        bwd = dense_flow(aligned, g0)
+        trust01 = _consistency(fwd, bwd)
+        trust10 = _consistency(bwd, fwd)
+        inside = _inside_mask(self.camera, fwd.shape[1], fwd.shape[0], w, h)
+        trust01 *= inside
+        trust10 *= inside
+        self.trusted = float(trust01.mean())
+        self.related = self.inliers >= MIN_INLIERS or self.trusted >= RELATED_MIN
+        if not self.related:
+            trust01[:] = 0.0
+            trust10[:] = 0.0
+        # 3. Residuals as coarse fields in output pixels, scaled by trust; grid coordinates.
+        gw, gh = -(-w // GRID) + 3, -(-h // GRID) + 3  # one cell beyond every edge
+        self._gw, self._gh = gw, gh
+        gx = (np.arange(gw, dtype=np.float32) - 1) * GRID + np.float32(0.5)
+        gy = (np.arange(gh, dtype=np.float32) - 1) * GRID + np.float32(0.5)
+        self._gxy = np.dstack(np.meshgrid(gx, gy))  # (gh, gw, 2) output coordinates of the grid
+        self._fwd = _to_output(fwd * _soft(trust01)[..., None], w, h)
+        self._bwd = _to_output(bwd * _soft(trust10)[..., None], w, h)
+        # Sources at 2x (coordinates x 2), RGBA: remap is ~2.5x faster on 4 channels than on 3.
         self._first2 = _upsample2(cv2.cvtColor(first, cv2.COLOR_RGB2RGBA))
-        # The tail's side is prepared when first needed: the early frames warp the first image only,
-        # so a renderer running ahead of its encoder absorbs this cost.
-        self._backward: np.ndarray | None = None
         self._last2: np.ndarray | None = None
-        # Work buffers reused every frame (fresh large allocations per frame cost page faults).
-        self._maps = (np.empty_like(self._grid), np.empty_like(self._grid))
-        self._warps = tuple(np.empty((h, w, 4), np.uint8) for _ in range(3))
+        # Without a residual worth warping (< RESIDUAL_MIN_PX everywhere) each warp is one warpAffine.
+        motion = np.hypot(*np.concatenate([self._fwd, self._bwd]).reshape(-1, 2).T)
+        self._residual = bool(np.percentile(motion, 99) >= RESIDUAL_MIN_PX)
+        self._out = np.empty((h, w, 4), np.uint8)
+        self._other = np.empty((h, w, 4), np.uint8)
+
+    def describe(self) -> str:
+        """One log line: what the scene found."""
+        if self.identical:
+            return "tail image equals the image: seamless loop"
+        m = self.camera
+        scale = float(np.hypot(m[0, 0], m[1, 0]))
+        angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+        if not self.related:
+            return f"tail: images unrelated ({self.inliers} feature matches): cross-fade"
+        return (f"tail: camera move zoom x{scale:.3f}, content shift ({m[0, 2]:+.0f}, {m[1, 2]:+.0f}) px, "
+                f"roll {angle:+.1f} deg from {self.inliers} feature matches; residual flow trusted on "
+                f"{100 * self.trusted:.0f} % of the frame")
 
     def frame(self, t: float) -> np.ndarray:
         if t <= 0.0 or self.identical:
             return self.first.copy()
         if t >= 1.0:
             return self.last.copy()
-        # Backward warps: the pixel at x in the t-frame came from x - t*F01(x) in the first image
-        # and from x - (1 - t)*F10(x) in the tail (flows assumed locally smooth).
-        map0, map1 = self._maps
-        warp0, warp1, blend = self._warps
-        w = blend_weight(t)
-        if w < 1.0:
-            cv2.scaleAdd(self._forward, -t, self._grid, dst=map0)
-            cv2.remap(self._first2, map0, None, cv2.INTER_LINEAR, dst=warp0, borderMode=cv2.BORDER_REPLICATE)
-        if w > 0.0:
-            if self._backward is None or self._last2 is None:
-                self._backward = dense_flow(self.last, self.first) * np.float32(2)
-                self._last2 = _upsample2(cv2.cvtColor(self.last, cv2.COLOR_RGB2RGBA))
-            cv2.scaleAdd(self._backward, -(1.0 - t), self._grid, dst=map1)
-            cv2.remap(self._last2, map1, None, cv2.INTER_LINEAR, dst=warp1, borderMode=cv2.BORDER_REPLICATE)
-        if 0.0 < w < 1.0:
-            cv2.addWeighted(warp0, 1.0 - w, warp1, w, 0.0, dst=blend)
+        h, w = self.height, self.width
+        wt = blend_weight(t)
+        # Camera at time t: frame pixel p shows first-image point x = A_t^-1 p, tail point A^(1-t) p.
+        to_first = _invert(similarity_power(self.camera, t))
+        to_tail = similarity_power(self.camera, 1.0 - t)
+        x = _apply(to_first, self._gxy)
+        # First side: x - t r01(x); tail side: A (x - (1 - t) r10(x)) = A^(1-t) p - (1-t) A_lin r10(x).
+        r01 = _sample(self._fwd, x, w, h)
+        r10 = _sample(self._bwd, x, w, h)
+        map0 = x - np.float32(t) * r01
+        lin = np.float32(self.camera[:, :2])
+        map1 = _apply(to_tail, self._gxy) - np.float32(1.0 - t) * (r10 @ lin.T)
+        # Where one image has no picture the other takes over: the tail weight is at least
+        # 1 - e0 and at most e1 (e: 1 inside the picture, 0 outside, feathered at the edge).
+        e0 = _edge_weight(map0, self._gxy, w, h)
+        e1 = _edge_weight(map1, self._gxy, w, h)
+        lo_w, hi_w = 1.0 - e0, e1
+        weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
+        affine0 = 2.0 * to_first if not self._residual else None
+        affine1 = 2.0 * to_tail if not self._residual else None
+        if wt > 0.0 or float(weight.max()) > 0.0:
+            self._tail_ready()
+        full = (0, 0, w, h)
+        out, other = self._out, self._other
+        # The image with the larger uniform weight is warped whole; the other one only where needed.
+        if wt <= 0.0:
+            self._warp(self._first2, map0, affine0, full, out)
+            self._mix(out, other, self._last2, map1, affine1, weight, weight > 0.0)
+        elif wt >= 1.0:
+            self._warp(self._last2, map1, affine1, full, out)
+            self._mix(out, other, self._first2, map0, affine0, 1.0 - weight, weight < 1.0)
         else:
-            blend = warp0 if w == 0.0 else warp1
-        return cv2.cvtColor(blend, cv2.COLOR_RGBA2RGB)
+            self._warp(self._first2, map0, affine0, full, other)
+            self._warp(self._last2, map1, affine1, full, out)
+            strips = _strips(np.abs(weight - np.float32(wt)) > 1e-4, GRID, w, h)
+            kept = []
+            if strips:  # per-pixel weights near the edges, from the two pure warps
+                share = self._upsample(weight, full)
+                for x0, y0, x1, y1 in strips:
+                    a = np.ascontiguousarray(share[y0:y1, x0:x1])
+                    kept.append(cv2.blendLinear(other[y0:y1, x0:x1], out[y0:y1, x0:x1], 1.0 - a, a))
+            cv2.addWeighted(other, 1.0 - wt, out, wt, 0.0, dst=out)
+            for (x0, y0, x1, y1), block in zip(strips, kept):
+                out[y0:y1, x0:x1] = block
+        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+
+    def _tail_ready(self) -> None:
+        if self._last2 is None:
+            self._last2 = _upsample2(cv2.cvtColor(self.last, cv2.COLOR_RGB2RGBA))
+
+    def _mix(self, out: np.ndarray, buf: np.ndarray, source2: np.ndarray | None, grid_map: np.ndarray,
+             affine: np.ndarray | None, share: np.ndarray, cells: np.ndarray) -> None:
+        """Warp ``source2`` on strips around ``cells`` into ``buf`` and mix it into ``out`` by ``share``."""
+        strips = _strips(cells, GRID, self.width, self.height)
+        if not strips:
+            return
+        share_full = self._upsample(np.ascontiguousarray(share), (0, 0, self.width, self.height))
+        for x0, y0, x1, y1 in strips:
+            self._warp(source2, grid_map, affine, (x0, y0, x1, y1), buf)
+            a = np.ascontiguousarray(share_full[y0:y1, x0:x1])
+            dst = out[y0:y1, x0:x1]
+            dst[...] = cv2.blendLinear(buf[y0:y1, x0:x1], dst, a, 1.0 - a)
+
+    def _upsample(self, grid: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+        """The grid field interpolated (bilinear) at the output pixels of ``roi``.
+
+        Grid node k sits at output coordinate (k - 1) * GRID + 0.5, so a plain ``resize`` by GRID
+        (half-pixel centres) puts output pixel p at index p + _OFFSET: exact for affine fields.
+        """
+        x0, y0, x1, y1 = roi
+        big = cv2.resize(grid, (self._gw * GRID, self._gh * GRID), interpolation=cv2.INTER_LINEAR)
+        return big[y0 + _OFFSET:y1 + _OFFSET, x0 + _OFFSET:x1 + _OFFSET]
+
+    def _warp(self, source2: np.ndarray | None, grid_map: np.ndarray, affine: np.ndarray | None,
+              roi: tuple[int, int, int, int], dst: np.ndarray) -> None:
+        """Warp the 2x source into ``dst[roi]``: by ``affine`` (output -> 2x source) or the grid map."""
+        assert source2 is not None
+        x0, y0, x1, y1 = roi
+        if affine is not None:
+            m = np.float64(affine).copy()
+            m[:, 2] += m[:, :2] @ np.float64([x0, y0])
+            cv2.warpAffine(source2, m, (x1 - x0, y1 - y0), dst=dst[y0:y1, x0:x1],
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+            return
+        full = self._upsample(np.ascontiguousarray(grid_map * np.float32(2.0)), roi)
+        cv2.remap(source2, full, None, cv2.INTER_LINEAR, dst=dst[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)
+
+
+def _minus(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """Box ``a`` minus box ``b`` as up to four boxes."""
+    ax0, ay0, ax1, ay1 = a
+    bx0, by0 = min(max(b[0], ax0), ax1), min(max(b[1], ay0), ay1)
+    bx1, by1 = max(min(b[2], ax1), bx0), max(min(b[3], ay1), by0)
+    out = [(ax0, ay0, ax1, by0), (ax0, by1, ax1, ay1), (ax0, by0, bx0, by1), (bx1, by0, ax1, by1)]
+    return [r for r in out if r[0] < r[2] and r[1] < r[3]]
+
+
+def _strips(odd: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
+    """Up to four pixel strips along the sides that contain every ``odd`` grid cell."""
+    if not odd.any():
+        return []
+    gh, gw = odd.shape
+    ys, xs = np.nonzero(odd)
+    px, py = (xs - 1) * grid, (ys - 1) * grid  # pixel coordinates of the cells
+    left = int(px[px < w / 2].max() + 2 * grid) if (px < w / 2).any() else 0
+    right = int(px[px >= w / 2].min() - 2 * grid) if (px >= w / 2).any() else w
+    inner = (px >= left) & (px <= right)
+    top = int(py[inner & (py < h / 2)].max() + 2 * grid) if (inner & (py < h / 2)).any() else 0
+    bottom = int(py[inner & (py >= h / 2)].min() - 2 * grid) if (inner & (py >= h / 2)).any() else h
+    left, right = min(max(left, 0), w), max(min(right, w), 0)
+    top, bottom = min(max(top, 0), h), max(min(bottom, h), 0)
+    out = [(0, 0, left, h), (right, 0, w, h), (left, 0, right, top), (left, bottom, right, h)]
+    return [s for s in out if s[0] < s[2] and s[1] < s[3]]
+
+
+def _apply(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    mm = np.float32(m)
+    return (xy @ mm[:, :2].T + mm[:, 2]).astype(np.float32)
+
+
+def _to_output(flow: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Flow stored at flow resolution, its vectors rescaled to output pixels."""
+    out = flow.copy()
+    out[..., 0] *= w / flow.shape[1]
+    out[..., 1] *= h / flow.shape[0]
+    return out
+
+
+def _sample(field: np.ndarray, xy: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``field`` (stored at flow resolution for a w x h output) sampled at output coordinates ``xy``."""
+    fh, fw = field.shape[:2]
+    mx = (xy[..., 0] + np.float32(0.5)) * np.float32(fw / w) - np.float32(0.5)
+    my = (xy[..., 1] + np.float32(0.5)) * np.float32(fh / h) - np.float32(0.5)
+    return cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _consistency(f: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 where ``b`` brings ``f`` back to its start: ``|f(x) + b(x + f(x))| < tol + 5 % |f(x)|``."""
+    fh, fw = f.shape[:2]
+    gx, gy = np.meshgrid(np.arange(fw, dtype=np.float32), np.arange(fh, dtype=np.float32))
+    back = cv2.remap(b, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err = np.hypot(*(f + back).transpose(2, 0, 1))
+    return (err < FB_TOLERANCE_PX + 0.05 * np.hypot(*f.transpose(2, 0, 1))).astype(np.float32)
+
+
+def _inside_mask(m: np.ndarray, fw: int, fh: int, w: int, h: int) -> np.ndarray:
+    """1 where the first-image point of a flow pixel is inside the tail's frame under the camera ``m``."""
+    gx, gy = np.meshgrid((np.arange(fw, dtype=np.float32) + 0.5) * (w / fw) - 0.5,
+                         (np.arange(fh, dtype=np.float32) + 0.5) * (h / fh) - 0.5)
+    t = _apply(m, np.dstack([gx, gy]))
+    return ((t[..., 0] >= 0) & (t[..., 0] <= w - 1) & (t[..., 1] >= 0) & (t[..., 1] <= h - 1)).astype(np.float32)
+
+
+def _soft(trust: np.ndarray) -> np.ndarray:
+    """Trust smoothed (Gaussian, sigma 2 flow pixels) so flow and cross-fade areas meet without a seam."""
+    return cv2.GaussianBlur(trust, (0, 0), 2.0)
+
+
+def _edge_weight(xy: np.ndarray, pixel: np.ndarray, w: int, h: int) -> np.ndarray:
+    """How much of a picture there is at the sample points ``xy`` of the output points ``pixel``.
+
+    0 outside the w x h picture. Inside, 1 when the sample is at least as far from the picture's
+    edge as the output point is from the frame's edge (the picture covers the frame there), else
+    falling to 0 at the picture's edge over EDGE_FEATHER_PX: a fade only where a picture runs out.
+    """
+    def depth(p: np.ndarray) -> np.ndarray:
+        return np.minimum(np.minimum(p[..., 0] + 0.5, w - 0.5 - p[..., 0]),
+                          np.minimum(p[..., 1] + 0.5, h - 0.5 - p[..., 1]))
+
+    ds, dp = depth(xy), np.clip(depth(pixel), 0.0, EDGE_FEATHER_PX)
+    e = np.clip(1.0 - (dp - ds) / EDGE_FEATHER_PX, 0.0, 1.0)
+    return np.where(ds < 0.0, 0.0, e).astype(np.float32)
 
 
 #: Bicubic weights (a = -0.75, as OpenCV's INTER_CUBIC) for the value half-way between two pixels.
