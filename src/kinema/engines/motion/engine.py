@@ -137,7 +137,7 @@ def _camera_phases(told: Understanding) -> list[list[tuple[str, float]]]:
 def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, *,
              camera_applies: bool) -> EffectStack:
     say(told.describe(camera=camera_applies))
-    for line in told.limits():
+    for line in told.limits() if camera_applies else ():  # in brush mode the brush moves the subject
         say(line)
     chosen = told.effects if told.strength > 0 else ()
     if chosen:
