@@ -99,7 +99,8 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
         offsets = [path_offsets(trajectory_to_output(b.trajectory, image.shape, size), n)
                    for b in inputs.dynamic_brushes]
         scene = BrushScene(base, static, masks, offsets)
-        say(f"brush: {len(scene.layers)} moving region(s)" + (", static region kept" if static is not None else ""))
+        say(f"brush: {len(scene.layers)} moving region(s), {scene.refined} refined to the object's edges"
+            + (", static region kept" if static is not None else ""))
         effects = _effects(told, size, seed, say, camera_applies=False)
         build, finish = scene.frame, scene.paste_static
     else:

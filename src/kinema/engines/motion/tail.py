@@ -282,7 +282,6 @@ def _strips(odd: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, int, 
     """Up to four pixel strips along the sides that contain every ``odd`` grid cell."""
     if not odd.any():
         return []
-    gh, gw = odd.shape
     ys, xs = np.nonzero(odd)
     px, py = (xs - 1) * grid, (ys - 1) * grid  # pixel coordinates of the cells
     left = int(px[px < w / 2].max() + 2 * grid) if (px < w / 2).any() else 0
