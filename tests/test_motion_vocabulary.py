@@ -46,12 +46,16 @@ def test_intensity_words_scale_moves_and_effects() -> None:
     assert understand("zoom in", "", 0.5).camera[0].intensity == NORMAL
     assert understand("a quick pan to the left", "", 0.5).camera[0].intensity == HIGH
     assert understand("light rain falls", "", 0.5).effects[0].intensity == LOW
+    # An intensity word belongs to the nearest match: "slowly" is the dolly's, not the mist's.
+    told = understand("camera slowly dollies forward through the misty forest", "", 0.5)
+    assert [(m.family, m.intensity) for m in told.camera] == [("push-in", LOW)]
+    assert [(e.name, e.intensity) for e in told.effects] == [("fog", NORMAL)]
     # An intensity word far from the move in the same clause does not count.
     assert understand("zoom in on the old house at the end of the slow road", "", 0.5).camera[0].intensity == NORMAL
 
 
 def test_negation_and_stillness() -> None:
-    for prompt in ("the camera doesn't move", "the camera does not move at all", "no camera movement",
+    for prompt in ("the camera doesn't move", "the camera does not move at all", "no camera movement", "no movement",
                    "static camera, leaves rustle", "locked-off shot", "the camera stays completely still"):
         told = understand(prompt, DEFAULT_NEGATIVE, 0.5)
         assert told.still and not told.default_move and told.phases == (), prompt

@@ -21,6 +21,7 @@ module produces. The rules, in order:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -93,18 +94,28 @@ def clauses(text: str) -> list[Clause]:
     return out
 
 
-def intensity_at(clause: Clause, start: int, end: int) -> float:
-    """The intensity factor for a match spanning ``[start, end)`` of ``clause.text``."""
+def intensity_at(clause: Clause, start: int, end: int, others: Sequence[tuple[int, int]] = ()) -> float:
+    """The intensity factor for a match spanning ``[start, end)`` of ``clause.text``.
+
+    An intensity word belongs to the match nearest to it: it does not count for this match when one
+    of ``others`` (the clause's other matches) is nearer ("slowly dollies through the misty forest":
+    "slowly" is the dolly's, not the mist's).
+    """
     best: tuple[int, float] | None = None
     for pattern, factor in ((_LOW, LOW), (_HIGH, HIGH)):
         for m in pattern.finditer(clause.text):
-            if m.end() <= start:
-                gap = clause.text[m.end():start]
-            elif m.start() >= end:
-                gap = clause.text[end:m.start()]
-            else:
-                gap = ""  # the intensity word is part of the match ("heavy snow")
-            words = len(gap.split())
-            if words <= INTENSITY_REACH and (best is None or words < best[0]):
+            words = _gap(clause.text, (m.start(), m.end()), (start, end))
+            if words > INTENSITY_REACH or any(_gap(clause.text, (m.start(), m.end()), o) < words for o in others):
+                continue
+            if best is None or words < best[0]:
                 best = (words, factor)
     return best[1] if best else NORMAL
+
+
+def _gap(text: str, a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Words between two spans of ``text`` (0 when they touch or overlap)."""
+    if a[1] <= b[0]:
+        return len(text[a[1]:b[0]].split())
+    if b[1] <= a[0]:
+        return len(text[b[1]:a[0]].split())
+    return 0

@@ -18,7 +18,7 @@ the shot, the view, a drone, "we"…) or starts with the verb (an instruction: "
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .prompt import HIGH, LOW, NORMAL, Clause, clauses, intensity_at, normalise
 from .words import (
@@ -66,6 +66,7 @@ class Move:
     family: str
     phrase: str
     intensity: float = NORMAL
+    span: tuple[int, int] = field(default=(0, 0), compare=False)  # where in its clause
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Effect:
     name: str
     phrase: str
     intensity: float = NORMAL
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -
     unsupported: list[str] = []
     for clause in parts:
         moves, negated, still, spans = _camera_in(clause)
+        found = _effects_in(clause)
+        moves, found = _with_intensity(clause, moves, found)
         negated_camera |= negated
         if still:
             holds.add(clause.phase)
@@ -170,7 +174,6 @@ def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -
             still_phrase = still or clause.text
         removed |= any(m.family in suppressed for m in moves)
         by_phase[clause.phase].extend(m for m in moves if m.family not in suppressed)
-        found = _effects_in(clause)
         for e in found:
             if e.name not in suppressed and e.name not in effects:
                 effects[e.name] = e
@@ -190,6 +193,17 @@ def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -
         phases=phase_moves, effects=tuple(sorted(effects.values(), key=lambda e: order[e.name])),
         strength=float(cfg_scale), still=still, suppressed=tuple(sorted(named)), default_move=default,
         unsupported=tuple(unsupported), still_phrase=still_phrase)
+
+
+def _with_intensity(clause: Clause, moves: list[Move], found: list[Effect]) -> tuple[list[Move], list[Effect]]:
+    """Moves and effects of one clause with their intensity (each intensity word goes to its nearest match)."""
+    spans = [m.span for m in moves] + [e.span for e in found]
+
+    def level(span: tuple[int, int]) -> float:
+        return intensity_at(clause, *span, others=[o for o in spans if o != span])
+
+    return ([replace(m, intensity=level(m.span)) for m in moves],
+            [replace(e, intensity=level(e.span)) for e in found])
 
 
 def _subject_motion(clause: Clause, spans: list[tuple[int, int]], *, carried: bool) -> bool:
@@ -226,7 +240,8 @@ def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, i
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in taken):
                 continue
-            if needs_camera and not about_camera and m.start() != lead:
+            bare_negation = kind == "generic" and clause.negated(m.start())  # "no movement"
+            if needs_camera and not about_camera and m.start() != lead and not bare_negation:
                 continue
             taken.append((m.start(), m.end()))
             if clause.negated(m.start()):
@@ -242,7 +257,7 @@ def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, i
             if family is None:
                 continue
             phrase = text[m.start():m.end()] + _direction_phrase(text[m.end():])
-            moves.append(Move(family, phrase.strip(), intensity_at(clause, m.start(), m.end())))
+            moves.append(Move(family, phrase.strip(), NORMAL, (m.start(), m.end())))
             if len(table) > 1 and (direction not in table or not direction):
                 guessed.add(len(moves) - 1)
     # A family guessed for want of a direction ("crane shot") gives way to a stated one of its kind
@@ -287,7 +302,7 @@ def _effects_in(clause: Clause) -> list[Effect]:
         for m in pattern.finditer(clause.text):
             if clause.negated(m.start()):
                 continue
-            out.append(Effect(name, m.group(0), intensity_at(clause, m.start(), m.end())))
+            out.append(Effect(name, m.group(0), NORMAL, (m.start(), m.end())))
             break
     return out
 
