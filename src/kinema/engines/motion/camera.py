@@ -33,7 +33,7 @@ import numpy as np
 
 from .timing import RAMP, ease
 
-__all__ = ["AMOUNTS", "CameraPlan", "CameraScene", "plan"]
+__all__ = ["AMOUNTS", "LIMITS", "CameraPlan", "CameraScene", "plan"]
 
 #: What each family does at cfg_scale 1 and normal intensity, per phase:
 #: zoom (log factor), pan (fraction of the frame the view moves, x right / y down), yaw / pitch / roll
@@ -58,6 +58,9 @@ AMOUNTS: dict[str, dict[str, float]] = {
     "roll-ccw": {"roll": 6.0},
     "shake": {"shake": 0.02},
 }
+#: The most each parameter may reach, whatever the phases and intensities add up to.
+LIMITS = {"zoom": math.log(2.2), "pan_x": 0.2, "pan_y": 0.2, "yaw": 6.0, "pitch": 6.0, "roll": 15.0,
+          "keystone": 0.25, "shake": 0.04}
 _KEYS = ("zoom", "pan_x", "pan_y", "yaw", "pitch", "roll", "keystone", "anchor_y", "shake")
 #: The cover zoom curve is smoothed over this many frames (Gaussian sigma).
 _SMOOTH_FRAMES = 6.0
@@ -88,6 +91,11 @@ def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *
     asked_out = float(params["zoom"].min())
     # Never wider than the first frame: that would show what lies outside the picture.
     params["zoom"] = np.maximum(params["zoom"], 0.0)
+    limited = []
+    for key, bound in LIMITS.items():  # stacked phases and "heavy" words add up: keep the view usable
+        if np.abs(params[key]).max() > bound:
+            limited.append(key.replace("_", " "))
+            params[key] = np.clip(params[key], -bound, bound)
     shake = _shake(params["shake"], n, seed, fps)
     requested = [_forward(params, k, size, shake[k]) for k in range(n)]
     need = np.array([_cover(f, size) for f in requested])
@@ -106,6 +114,8 @@ def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *
         notes.append(f"zooming out to x{math.exp(asked_out):.2f} of the first frame reduced to x1.00: a view "
                      f"wider than the first frame would show what lies outside the picture, which this engine "
                      f"does not invent (a tail image of the wider view, or a learned engine, can show it)")
+    if limited:
+        notes.append("the move was limited (" + ", ".join(limited) + ") to keep enough of the picture in view")
     return CameraPlan(homs, cover, tuple(notes))
 
 
