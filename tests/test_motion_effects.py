@@ -47,17 +47,22 @@ def blobs(frame: np.ndarray, threshold: float = 12.0) -> list[dict[str, float]]:
     return out
 
 
-def fall_speeds(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
-    """(area, downward step) of flakes matched from frame ``a`` to the next frame ``b`` (nearest similar blob below)."""
+def steps(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float, float]]:
+    """(area, dx, dy) of flakes matched from frame ``a`` to the next frame ``b`` (the one similar blob below)."""
     first, second = blobs(a), blobs(b)
     pos = np.array([(s["cx"], s["cy"], s["area"]) for s in second])
-    pairs = []
+    found = []
     for f in first:
         dx, dy = pos[:, 0] - f["cx"], pos[:, 1] - f["cy"]
         ok = (np.abs(dx) < 12) & (dy > -0.5) & (dy < 14) & (np.abs(np.log(pos[:, 2] / f["area"])) < 0.5)
         if np.count_nonzero(ok) == 1:  # unambiguous matches only
-            pairs.append((f["area"], float(dy[ok][0])))
-    return pairs
+            found.append((f["area"], float(dx[ok][0]), float(dy[ok][0])))
+    return found
+
+
+def fall_speeds(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
+    """(area, downward step) of matched flakes."""
+    return [(area, dy) for area, _, dy in steps(a, b)]
 
 
 def test_snow_has_depth_size_speed_and_blur_vary_together() -> None:
@@ -123,6 +128,21 @@ def test_clouds_fill_the_upper_part_and_drift() -> None:
     a, b = lift[: h // 3], (luma(shots[90]) - GREY)[: h // 3]
     (dx, _), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
     assert abs(dx) > 2, dx
+
+
+def test_snow_moves_with_the_camera_near_flakes_more() -> None:
+    """Parallax: when the camera tracks left (the picture slides right), flakes are carried right too,
+    big (near) ones further than small (far) ones."""
+    def sideways(prompt: str) -> tuple[float, float]:
+        shots = clip(prompt, 77)
+        found = np.array(steps(shots[75], shots[76]))
+        big, small = found[:, 0] > np.percentile(found[:, 0], 75), found[:, 0] < np.percentile(found[:, 0], 35)
+        return float(np.median(found[big, 1])), float(np.median(found[small, 1]))
+
+    still_big, still_small = sideways("heavy snow, static camera")
+    moving_big, moving_small = sideways("heavy snow, the camera moves left along the shore")
+    assert moving_small - still_small > 0.3, (still_small, moving_small)  # carried with the picture
+    assert (moving_big - still_big) > 1.5 * (moving_small - still_small), (still_big, moving_big)  # near more
 
 
 @pytest.mark.parametrize(("light", "heavy"), [("light snow", "heavy snow"), ("light rain", "heavy rain")])

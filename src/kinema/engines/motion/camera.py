@@ -79,6 +79,13 @@ class CameraPlan:
     def is_still(self) -> bool:
         return bool(np.allclose(self.homographies, np.eye(3)[None], atol=1e-9))
 
+    def content_shift(self, size: tuple[int, int]) -> np.ndarray:
+        """(n, 2): where the picture's centre is drawn at each frame, minus the centre (output pixels)."""
+        w, h = size
+        centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
+        drawn = np.linalg.inv(self.homographies) @ centre  # output-from-source at each frame
+        return drawn[:, :2] / drawn[:, 2:] - centre[:2]
+
 
 def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *, seed: int = 0,
          fps: int = 30) -> CameraPlan:

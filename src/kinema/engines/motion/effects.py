@@ -9,6 +9,10 @@ focus; far ones small, slow and sharp). Fog and clouds are layers of fractal noi
 different speeds (the near layer faster) and are thicker far away (high in the frame, towards the
 horizon) than in front. An intensity (``prompt.LOW`` / ``NORMAL`` / ``HIGH``) scales the density
 and the speed.
+
+When the camera moves (``EffectStack.follow``), flakes, drops and fog layers are carried with the
+picture, the nearer ones further: a flake at depth ``d`` moves by ``(1 + PARALLAX * (1 - d))`` times
+the picture's own shift, so near flakes sweep past faster than far ones (parallax).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ __all__ = ["EFFECTS", "EffectStack", "Haze", "Rain", "Snow"]
 
 #: Sizes and speeds below are for a frame whose short side is this many pixels.
 _REFERENCE = 720.0
+#: How much further than the picture the nearest flake is carried by a camera move (see the module doc).
+PARALLAX = 1.5
 
 
 class _Scratch:
@@ -32,6 +38,13 @@ class _Scratch:
         self.alpha = np.zeros((h, w), np.uint8)
         self.layer = np.zeros((h, w), np.uint8)
         self.a3, self.inv, self.keep, self.tint = (np.empty((h, w, 3), np.uint8) for _ in range(4))
+        self.shift: np.ndarray | None = None  # (n, 2) picture shift per frame, set by EffectStack.follow
+
+    def carried(self, i: int) -> np.ndarray:
+        """The picture's shift (dx, dy) at frame ``i``: (0, 0) when the camera does not move."""
+        if self.shift is None or len(self.shift) == 0:
+            return np.zeros(2)
+        return self.shift[min(i, len(self.shift) - 1)]
 
     def blend_toward(self, frame: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int]) -> None:
         """In place: ``frame = frame * (1 - a) + color * a`` with ``a = alpha / 255`` (uint8 arithmetic)."""
@@ -76,8 +89,11 @@ class Snow:
             return
         w, h = self.size
         pad = 12.0 * self.k
-        y = np.mod(self.y0 + self.vy * i, h + 2 * pad) - pad
-        x = np.mod(self.x0 + self.vx * i + self.sway * np.sin(self.omega * i + self.phase), w + 2 * pad) - pad
+        cx, cy = self.scratch.carried(i)
+        carry = 1.0 + PARALLAX * (1.0 - self.depth)
+        y = np.mod(self.y0 + self.vy * i + cy * carry, h + 2 * pad) - pad
+        x = np.mod(self.x0 + self.vx * i + cx * carry + self.sway * np.sin(self.omega * i + self.phase),
+                   w + 2 * pad) - pad
         alpha, layer = self.scratch.alpha, self.scratch.layer
         alpha[...] = 0
         levels = np.round(self.level * opacity).astype(int)
@@ -139,8 +155,10 @@ class Rain:
         d = self.darken * opacity * min(self.intensity, 1.6) ** 0.5
         cv2.addWeighted(frame, 1.0 - d, self._shade, d, 0.0, dst=frame)
         span = h + float(self.length.max()) + 2
-        y = np.mod(self.y0 + self.v * i, span) - self.length
-        x = np.mod(self.x0 + self.slant * self.v * i, w + 60.0) - 30.0
+        cx, cy = self.scratch.carried(i)
+        carry = 1.0 + PARALLAX * (1.0 - self.depth)
+        y = np.mod(self.y0 + self.v * i + cy * carry, span) - self.length
+        x = np.mod(self.x0 + self.slant * self.v * i + cx * carry, w + 60.0) - 30.0
         alpha = self.scratch.alpha
         alpha[...] = 0
         levels = np.round(self.level * opacity).astype(int)
@@ -197,9 +215,10 @@ class Haze:
         w, h = self.size
         tw, thh = math.ceil(w / self.step) + 1, math.ceil(h / self.step) + 1
         total = np.zeros((thh, tw), np.float32)
-        for tex, speed in zip(self.layers, self.drift):
-            shift = self.direction * speed * i / self.step
-            m = np.float32([[1, 0, shift], [0, 1, 0]])
+        cx = float(self.scratch.carried(i)[0])
+        for tex, speed, carry in zip(self.layers, self.drift, (1.0, 1.3), strict=True):
+            shift = (self.direction * speed * i + carry * cx) / self.step
+            m = np.float32([[1, 0, -shift], [0, 1, 0]])  # sideways only: the density profile is vertical
             cv2.warpAffine(tex, m, (tw, thh), dst=self._small, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_WRAP)
             # screen-blend the layers: 1 - (1 - a)(1 - b)
@@ -241,7 +260,7 @@ class EffectStack:
         if not names:
             return
         levels = intensity or {}
-        scratch = _Scratch(size)
+        scratch = self._scratch = _Scratch(size)
         for index, name in enumerate(EFFECTS):
             if name not in names:
                 continue
@@ -256,6 +275,12 @@ class EffectStack:
 
     def __bool__(self) -> bool:
         return bool(self.effects)
+
+    def follow(self, shift: np.ndarray) -> None:
+        """Carry the effects with a camera move: ``shift`` (n, 2) is where the picture's centre is drawn at
+        each frame minus the centre, in output pixels (``camera.CameraPlan.content_shift``)."""
+        if self.effects:
+            self._scratch.shift = np.asarray(shift, dtype=np.float64)
 
     def apply(self, frame: np.ndarray, i: int, opacity: float) -> None:
         for effect in self.effects:

@@ -107,6 +107,7 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
         camera_plan = plan_camera(_camera_phases(told), n, size, seed=seed, fps=OUTPUT_FPS)
         camera = CameraScene(base, camera_plan)
         effects = _effects(told, size, seed, say, camera_applies=True)
+        effects.follow(camera_plan.content_shift(size))  # near flakes sweep past faster (parallax)
         for note in camera_plan.notes:
             say(f"camera: {note}")
         build, finish = camera.frame, None
