@@ -127,7 +127,46 @@ def _fill_window(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, rng: np.rand
         est = full.planes.copy()
         _vote(full, off, np.ones(len(full.targets), np.float32), est, radius=FINAL_VOTE_RADIUS)
         prev = full
+    _match_tone(prev, off, est)
     return _unpad(est, prev)
+
+
+def _match_tone(lv: _Level, off: np.ndarray, est: np.ndarray) -> None:
+    """Remove the tone seam at the hole's edge: add the smooth membrane of the edge differences.
+
+    On the ring of patch centres just outside the hole the copied source pixel and the real pixel
+    differ by ``d``; ``d`` is spread smoothly over the hole (push-pull pyramid) and added, so the
+    fill meets its surroundings without a step while keeping the copied texture.
+    """
+    hp, wp = lv.hp, lv.wp
+    in_hole = np.zeros(hp * wp, bool)
+    in_hole[lv.hole] = True
+    ring = ~in_hole[lv.targets]
+    pix = lv.targets[ring]
+    if pix.size == 0:
+        return
+    diff = lv.planes[:, pix] - lv.planes[:, pix + off[ring]]
+    acc = np.zeros((hp * wp, 4), np.float32)
+    acc[pix, :3] = diff.T
+    acc[pix, 3] = 1.0
+    membrane = _push_pull(acc.reshape(hp, wp, 4))
+    est[:, lv.hole] += membrane.reshape(-1, 3)[lv.hole].T
+
+
+def _push_pull(acc: np.ndarray) -> np.ndarray:
+    """Smooth interpolation of sparse values: ``acc`` holds value * weight (3 channels) and weight."""
+    levels = [acc]
+    while min(levels[-1].shape[:2]) > 4:
+        levels.append(cv2.resize(levels[-1], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
+    filled = levels[-1]
+    for lv in reversed(levels[:-1]):
+        up = cv2.resize(filled, (lv.shape[1], lv.shape[0]), interpolation=cv2.INTER_LINEAR)
+        w = np.clip(lv[..., 3:4] * 4.0, 0.0, 1.0)  # trust a level where it has (enough) samples
+        have = lv[..., :3] / np.maximum(lv[..., 3:4], 1e-6)
+        mix = w * have + (1 - w) * (up[..., :3] / np.maximum(up[..., 3:4], 1e-6))
+        filled = np.dstack([mix, np.ones_like(w)]).astype(np.float32)
+    top = filled
+    return top[..., :3] / np.maximum(top[..., 3:4], 1e-6)
 
 
 def _make_level(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, scale_pow: int) -> _Level | None:
