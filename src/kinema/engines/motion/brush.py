@@ -12,6 +12,7 @@ earlier ones; the static region is pasted last, unchanged.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +28,8 @@ __all__ = ["HOLE_GROW_PX", "BrushScene", "Layer", "fill_background", "make_layer
 HOLE_GROW_PX = 3
 #: Motion blur: the layer is averaged over this fraction of a frame's travel (a 180-degree shutter).
 SHUTTER = 0.5
+#: Motion blur starts when the blur would be longer than this (px): faster than 3 px per frame.
+BLUR_MIN_PX = 1.5
 #: At most this many sub-positions are averaged for motion blur.
 BLUR_SAMPLES_MAX = 9
 
@@ -83,7 +86,8 @@ class BrushScene:
         # 1. Each painted mask refined to the object's edges, with a soft alpha (matte.py).
         self.base = base
         self.height, self.width = base.shape[:2]
-        mattes = [refine(base, m) for m in dynamic_masks]
+        with ThreadPoolExecutor(max_workers=2) as pool:  # GrabCut releases the GIL: both cores
+            mattes = list(pool.map(lambda m: refine(base, m), dynamic_masks))
         self.refined = sum(1 for m in mattes if m is not None and m.refined)
         supports = [m.full(base.shape[:2]) > 0 for m in mattes if m is not None]
         # 2. Background: where the objects were, grown past their soft edge so no outline stays
@@ -122,8 +126,9 @@ class BrushScene:
     def _draw(self, out: np.ndarray, layer: Layer, i: int) -> tuple[int, int, int, int] | None:
         """Blend ``layer`` at its frame-``i`` displacement into ``out``; returns the touched box or None.
 
-        Moving faster than 2 px per frame, the layer is averaged over the positions it passes
-        during ``SHUTTER`` of a frame (centred on its position: the path is unchanged).
+        Moving faster than 3 px per frame (a blur longer than ``BLUR_MIN_PX``), the layer is averaged
+        over the positions it passes during ``SHUTTER`` of a frame (centred on its position: the
+        path is unchanged).
         """
         offset = layer.offsets[i]
         dx, dy = float(offset[0]), float(offset[1])
@@ -134,7 +139,7 @@ class BrushScene:
         velocity = (layer.offsets[min(i + 1, n - 1)] - layer.offsets[max(i - 1, 0)]) / 2.0
         travel = float(np.hypot(*velocity)) * SHUTTER
         margin = 0
-        if travel > 1.0:  # faster than 2 px per frame
+        if travel > BLUR_MIN_PX:
             patch, margin = _blurred(patch, fx, fy, velocity * SHUTTER,
                                      min(BLUR_SAMPLES_MAX, int(np.ceil(travel)) + 1))
         elif fx > 1e-6 or fy > 1e-6:
@@ -164,14 +169,20 @@ def _blurred(patch: np.ndarray, fx: float, fy: float, sweep: np.ndarray, samples
     ph, pw = patch.shape[:2]
     reach = int(np.ceil(max(abs(sweep[0]), abs(sweep[1])) / 2.0)) + 1
     size = (pw + 2 * reach + 1, ph + 2 * reach + 1)
-    alpha = patch[..., 3:4].astype(np.float32) / np.float32(255.0)
-    premult = np.dstack([patch[..., :3].astype(np.float32) * alpha, alpha])
+    # Premultiplied uint8 RGBA, warped per sample and summed in float32 (all in OpenCV).
+    alpha = patch[..., 3]
+    premult = patch.copy()
+    for c in range(3):
+        premult[..., c] = cv2.multiply(patch[..., c], alpha, scale=1.0 / 255.0)
     acc = np.zeros((size[1], size[0], 4), np.float32)
     for s in np.linspace(-0.5, 0.5, samples):
         m = np.float32([[1, 0, fx + reach + s * sweep[0]], [0, 1, fy + reach + s * sweep[1]]])
-        acc += cv2.warpAffine(premult, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    acc /= np.float32(samples)
-    a = acc[..., 3:4]
-    rgb = np.where(a > 1e-4, acc[..., :3] / np.maximum(a, 1e-4), 0.0)
-    out = np.dstack([rgb, a * 255.0])
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8), reach
+        cv2.accumulate(cv2.warpAffine(premult, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT),
+                       acc)
+    a = acc[..., 3]
+    out = np.empty((size[1], size[0], 4), np.uint8)
+    scale = 255.0 / np.maximum(a, 1e-3)
+    for c in range(3):
+        out[..., c] = np.clip(acc[..., c] * scale, 0, 255)
+    out[..., 3] = np.clip(a * (1.0 / samples) + 0.5, 0, 255)
+    return out, reach

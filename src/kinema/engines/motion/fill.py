@@ -21,6 +21,7 @@ Everything is numpy ``take`` on flat planes plus OpenCV resizes: about 0.1-0.3 s
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -40,6 +41,8 @@ COARSE_SIDE = 24
 EM_ITERS = 2
 PM_SWEEPS = 2
 _RANDOM_TRIES = 4
+#: Hole parts filled at once.
+THREADS = 2
 #: Vote radius of the full-resolution reconstruction (0: each pixel copies its own match).
 FINAL_VOTE_RADIUS = 0
 
@@ -56,15 +59,26 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None = 
     if not hole.any():
         return out
     ok = ~hole if allowed is None else (np.asarray(allowed, dtype=bool) & ~hole)
-    rng = np.random.default_rng(seed)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
     h, w = hole.shape
+    windows = []
     for k in range(1, count):
         x, y, bw, bh = (int(v) for v in stats[k, :4])
         m = int(max(32, MARGIN * max(bw, bh)))
-        x0, y0, x1, y1 = max(x - m, 0), max(y - m, 0), min(x + bw + m, w), min(y + bh + m, h)
+        windows.append((k, max(x - m, 0), max(y - m, 0), min(x + bw + m, w), min(y + bh + m, h)))
+
+    def one(win: tuple[int, int, int, int, int]) -> np.ndarray:
+        k, x0, y0, x1, y1 = win
         part = labels[y0:y1, x0:x1] == k
-        filled = _fill_window(image[y0:y1, x0:x1], part, ok[y0:y1, x0:x1], rng)
+        rng = np.random.default_rng([seed, k])  # per part: the same result in any thread order
+        return _fill_window(image[y0:y1, x0:x1], part, ok[y0:y1, x0:x1], rng)
+
+    # Parts are independent; OpenCV and numpy's gathers release the GIL, so two threads use both
+    # cores while the encoder still waits for the first frames.
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        results = list(pool.map(one, windows))
+    for (k, x0, y0, x1, y1), filled in zip(windows, results):
+        part = labels[y0:y1, x0:x1] == k
         dst = out[y0:y1, x0:x1]
         dst[part] = filled[part]
     return out
@@ -149,7 +163,9 @@ def _match_tone(lv: _Level, off: np.ndarray, est: np.ndarray) -> None:
     acc = np.zeros((hp * wp, 4), np.float32)
     acc[pix, :3] = diff.T
     acc[pix, 3] = 1.0
-    membrane = _push_pull(acc.reshape(hp, wp, 4))
+    # The membrane is smooth: built at half resolution (ring weights kept by the area average).
+    half = cv2.resize(acc.reshape(hp, wp, 4), ((wp + 1) // 2, (hp + 1) // 2), interpolation=cv2.INTER_AREA)
+    membrane = cv2.resize(_push_pull(half), (wp, hp), interpolation=cv2.INTER_LINEAR)
     est[:, lv.hole] += membrane.reshape(-1, 3)[lv.hole].T
 
 

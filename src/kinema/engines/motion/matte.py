@@ -30,7 +30,7 @@ BAND_PX = 24
 #: How far outside the painted edge the object may extend.
 GROW_PX = 4
 #: GrabCut runs on at most this many pixels (the crop is shrunk to fit).
-GRABCUT_PX = 25_000
+GRABCUT_PX = 12_000
 GRABCUT_ITERS = 2
 #: Seed of OpenCV's RNG for GrabCut: the same request always gives the same frames.
 GRABCUT_SEED = 12345
