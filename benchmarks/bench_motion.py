@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    print(f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians")
+    print(f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start")
     for maker in ("brush_inputs", "tail_inputs"):
         maxrss, hwm = peak_rss_mib(maker)
         print(f"10 s {maker.split('_')[0]} clip: peak RSS {maxrss:.0f} MiB (ru_maxrss), {hwm:.0f} MiB (VmHWM)")
@@ -124,7 +126,8 @@ def main() -> None:
             del clip
             enc, ren = statistics.median(encs), statistics.median(rens)
             n = inputs.num_frames
-            print(f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}")
+            print(f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}"
+                  f" (load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ MIN_INLIERS = 25
 _OFFSET = (3 * GRID) // 2 - 1
 #: A residual flow whose 99th percentile is below this (output px) is left out: the camera explains the pair.
 RESIDUAL_MIN_PX = 0.25
+#: Where the residual moves a pixel by less than this (output px: a quarter pixel, invisible) the warp is the camera's alone.
+RESIDUAL_EPS_PX = 0.25
 #: Width of the fade where one image runs out of picture at a frame edge.
 EDGE_FEATHER_PX = 24.0
 
@@ -129,18 +131,17 @@ class TailScene:
         self.height, self.width = h, w
         g0 = cv2.cvtColor(first, cv2.COLOR_RGB2GRAY)
         g1 = cv2.cvtColor(last, cv2.COLOR_RGB2GRAY)
-        # 1. Camera move and the tail aligned into the first image's frame.
+        # 1. Camera move; 2. residual flows both ways (tail aligned by the camera) with their
+        #    forward-backward trust. The camera is then refined by a similarity fitted to the
+        #    trusted residual (features give it to a few tenths of a pixel, the dense flow to a few
+        #    hundredths), and the residual measured again, so a pure camera move has none left.
         self.camera, self.inliers = _camera(g0, g1)
-        aligned = cv2.warpAffine(g1, self.camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        # 2. Residual flows both ways with their forward-backward trust (flow-scale pixels).
-        fwd = dense_flow(g0, aligned)
-        bwd = dense_flow(aligned, g0)
-        trust01 = _consistency(fwd, bwd)
-        trust10 = _consistency(bwd, fwd)
-        inside = _inside_mask(self.camera, fwd.shape[1], fwd.shape[0], w, h)
-        trust01 *= inside
-        trust10 *= inside
+        fwd, bwd, trust01, trust10 = _residual(g0, g1, self.camera)
+        if self.inliers >= MIN_INLIERS:
+            fix = _fit_similarity(fwd, trust01, w, h)
+            if fix is not None:
+                self.camera = _compose(self.camera, fix)
+                fwd, bwd, trust01, trust10 = _residual(g0, g1, self.camera)
         self.trusted = float(trust01.mean())
         self.related = self.inliers >= MIN_INLIERS or self.trusted >= RELATED_MIN
         if not self.related:
@@ -199,22 +200,27 @@ class TailScene:
         e1 = _edge_weight(map1, self._gxy, w, h)
         lo_w, hi_w = 1.0 - e0, e1
         weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
-        affine0 = 2.0 * to_first if not self._residual else None
-        affine1 = 2.0 * to_tail if not self._residual else None
+        # Warps are affine (the camera) except on strips around the cells where the residual moves
+        # a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
+        affine0, affine1 = 2.0 * to_first, 2.0 * to_tail
+        cells0 = cells1 = None
+        if self._residual:
+            cells0 = np.hypot(r01[..., 0], r01[..., 1]) * t > RESIDUAL_EPS_PX
+            cells1 = np.hypot(r10[..., 0], r10[..., 1]) * (1.0 - t) > RESIDUAL_EPS_PX
         if wt > 0.0 or float(weight.max()) > 0.0:
             self._tail_ready()
         full = (0, 0, w, h)
         out, other = self._out, self._other
         # The image with the larger uniform weight is warped whole; the other one only where needed.
         if wt <= 0.0:
-            self._warp(self._first2, map0, affine0, full, out)
-            self._mix(out, other, self._last2, map1, affine1, weight, weight > 0.0)
+            self._warp(self._first2, map0, affine0, cells0, full, out)
+            self._mix(out, other, self._last2, map1, affine1, cells1, weight, weight > 0.0)
         elif wt >= 1.0:
-            self._warp(self._last2, map1, affine1, full, out)
-            self._mix(out, other, self._first2, map0, affine0, 1.0 - weight, weight < 1.0)
+            self._warp(self._last2, map1, affine1, cells1, full, out)
+            self._mix(out, other, self._first2, map0, affine0, cells0, 1.0 - weight, weight < 1.0)
         else:
-            self._warp(self._first2, map0, affine0, full, other)
-            self._warp(self._last2, map1, affine1, full, out)
+            self._warp(self._first2, map0, affine0, cells0, full, other)
+            self._warp(self._last2, map1, affine1, cells1, full, out)
             strips = _strips(np.abs(weight - np.float32(wt)) > 1e-4, GRID, w, h)
             kept = []
             if strips:  # per-pixel weights near the edges, from the two pure warps
@@ -232,14 +238,14 @@ class TailScene:
             self._last2 = _upsample2(cv2.cvtColor(self.last, cv2.COLOR_RGB2RGBA))
 
     def _mix(self, out: np.ndarray, buf: np.ndarray, source2: np.ndarray | None, grid_map: np.ndarray,
-             affine: np.ndarray | None, share: np.ndarray, cells: np.ndarray) -> None:
+             affine: np.ndarray, moving: np.ndarray | None, share: np.ndarray, cells: np.ndarray) -> None:
         """Warp ``source2`` on strips around ``cells`` into ``buf`` and mix it into ``out`` by ``share``."""
         strips = _strips(cells, GRID, self.width, self.height)
         if not strips:
             return
         share_full = self._upsample(np.ascontiguousarray(share), (0, 0, self.width, self.height))
         for x0, y0, x1, y1 in strips:
-            self._warp(source2, grid_map, affine, (x0, y0, x1, y1), buf)
+            self._warp(source2, grid_map, affine, moving, (x0, y0, x1, y1), buf)
             a = np.ascontiguousarray(share_full[y0:y1, x0:x1])
             dst = out[y0:y1, x0:x1]
             dst[...] = cv2.blendLinear(buf[y0:y1, x0:x1], dst, a, 1.0 - a)
@@ -248,25 +254,66 @@ class TailScene:
         """The grid field interpolated (bilinear) at the output pixels of ``roi``.
 
         Grid node k sits at output coordinate (k - 1) * GRID + 0.5, so a plain ``resize`` by GRID
-        (half-pixel centres) puts output pixel p at index p + _OFFSET: exact for affine fields.
+        (half-pixel centres) of the nodes from k0 on puts output pixel p at index
+        p - k0 * GRID + _OFFSET: exact for affine fields. Only the nodes around ``roi`` are resized.
         """
         x0, y0, x1, y1 = roi
-        big = cv2.resize(grid, (self._gw * GRID, self._gh * GRID), interpolation=cv2.INTER_LINEAR)
-        return big[y0 + _OFFSET:y1 + _OFFSET, x0 + _OFFSET:x1 + _OFFSET]
+        kx0, ky0 = x0 // GRID, y0 // GRID
+        kx1 = min(self._gw, -(-(x1 + _OFFSET + GRID) // GRID) + 1)
+        ky1 = min(self._gh, -(-(y1 + _OFFSET + GRID) // GRID) + 1)
+        sub = np.ascontiguousarray(grid[ky0:ky1, kx0:kx1])
+        big = cv2.resize(sub, ((kx1 - kx0) * GRID, (ky1 - ky0) * GRID), interpolation=cv2.INTER_LINEAR)
+        ox, oy = _OFFSET - kx0 * GRID, _OFFSET - ky0 * GRID
+        return big[y0 + oy:y1 + oy, x0 + ox:x1 + ox]
 
-    def _warp(self, source2: np.ndarray | None, grid_map: np.ndarray, affine: np.ndarray | None,
-              roi: tuple[int, int, int, int], dst: np.ndarray) -> None:
-        """Warp the 2x source into ``dst[roi]``: by ``affine`` (output -> 2x source) or the grid map."""
+    def _warp(self, source2: np.ndarray | None, grid_map: np.ndarray, affine: np.ndarray,
+              moving: np.ndarray | None, roi: tuple[int, int, int, int], dst: np.ndarray) -> None:
+        """Warp the 2x source into ``dst[roi]``: by ``affine`` (output -> 2x source), and by the grid
+        map on the strips around the ``moving`` cells."""
         assert source2 is not None
         x0, y0, x1, y1 = roi
-        if affine is not None:
-            m = np.float64(affine).copy()
-            m[:, 2] += m[:, :2] @ np.float64([x0, y0])
-            cv2.warpAffine(source2, m, (x1 - x0, y1 - y0), dst=dst[y0:y1, x0:x1],
-                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        m = np.float64(affine).copy()
+        m[:, 2] += m[:, :2] @ np.float64([x0, y0])
+        cv2.warpAffine(source2, m, (x1 - x0, y1 - y0), dst=dst[y0:y1, x0:x1],
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        if moving is None or not moving.any():
             return
-        full = self._upsample(np.ascontiguousarray(grid_map * np.float32(2.0)), roi)
-        cv2.remap(source2, full, None, cv2.INTER_LINEAR, dst=dst[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)
+        grid2 = grid_map * np.float32(2.0)
+        for sx0, sy0, sx1, sy1 in _tiles(moving, GRID, self.width, self.height):
+            ax0, ay0, ax1, ay1 = max(sx0, x0), max(sy0, y0), min(sx1, x1), min(sy1, y1)
+            if ax0 >= ax1 or ay0 >= ay1:
+                continue
+            part = np.ascontiguousarray(self._upsample(grid2, (ax0, ay0, ax1, ay1)))
+            cv2.remap(source2, part, None, cv2.INTER_LINEAR, dst=dst[ay0:ay1, ax0:ax1],
+                      borderMode=cv2.BORDER_REPLICATE)
+
+
+#: Side of the tiles on which the residual map is applied (output pixels, a multiple of GRID).
+TILE = 80
+
+
+def _tiles(cells: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (runs of TILE x TILE tiles along rows) covering every marked grid cell and its reach."""
+    per = TILE // grid
+    # Cell k covers output pixels around (k - 1) * grid; one cell of reach on each side.
+    grown = cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8))[1:, 1:]
+    ny, nx = -(-h // TILE), -(-w // TILE)
+    pad = np.zeros((ny * per, nx * per), np.uint8)
+    hh, ww = min(grown.shape[0], ny * per), min(grown.shape[1], nx * per)
+    pad[:hh, :ww] = grown[:hh, :ww]
+    marked = pad.reshape(ny, per, nx, per).max(axis=(1, 3)) > 0
+    out = []
+    for ty in range(ny):
+        tx = 0
+        while tx < nx:
+            if not marked[ty, tx]:
+                tx += 1
+                continue
+            start = tx
+            while tx < nx and marked[ty, tx]:
+                tx += 1
+            out.append((start * TILE, ty * TILE, min(tx * TILE, w), min((ty + 1) * TILE, h)))
+    return out
 
 
 def _minus(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
@@ -279,20 +326,66 @@ def _minus(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> list[t
 
 
 def _strips(odd: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
-    """Up to four pixel strips along the sides that contain every ``odd`` grid cell."""
+    """Up to four pixel strips along the sides that contain every ``odd`` grid cell.
+
+    Each cell belongs to the side of the frame it is nearest to; a side's strip reaches as deep
+    as its deepest cell (plus two cells of interpolation support).
+    """
     if not odd.any():
         return []
     ys, xs = np.nonzero(odd)
     px, py = (xs - 1) * grid, (ys - 1) * grid  # pixel coordinates of the cells
-    left = int(px[px < w / 2].max() + 2 * grid) if (px < w / 2).any() else 0
-    right = int(px[px >= w / 2].min() - 2 * grid) if (px >= w / 2).any() else w
-    inner = (px >= left) & (px <= right)
-    top = int(py[inner & (py < h / 2)].max() + 2 * grid) if (inner & (py < h / 2)).any() else 0
-    bottom = int(py[inner & (py >= h / 2)].min() - 2 * grid) if (inner & (py >= h / 2)).any() else h
-    left, right = min(max(left, 0), w), max(min(right, w), 0)
-    top, bottom = min(max(top, 0), h), max(min(bottom, h), 0)
+    dist = np.stack([px, w - px, py, h - py])
+    side = np.argmin(dist, axis=0)
+    reach = 2 * grid
+
+    def deepest(k: int, values: np.ndarray) -> int | None:
+        sel = values[side == k]
+        return None if sel.size == 0 else int(sel.max())
+
+    dl, dr, dt, db = (deepest(k, dist[k]) for k in range(4))
+    left = min(dl + reach, w) if dl is not None else 0
+    right = max(w - dr - reach, 0) if dr is not None else w
+    top = min(dt + reach, h) if dt is not None else 0
+    bottom = max(h - db - reach, 0) if db is not None else h
+    right = max(right, left)
+    bottom = max(bottom, top)
     out = [(0, 0, left, h), (right, 0, w, h), (left, 0, right, top), (left, bottom, right, h)]
     return [s for s in out if s[0] < s[2] and s[1] < s[3]]
+
+
+def _residual(g0: np.ndarray, g1: np.ndarray, camera: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Flows first -> aligned tail and back (flow scale) and their trust (0 outside the tail's view)."""
+    h, w = g0.shape[:2]
+    aligned = cv2.warpAffine(g1, camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    fwd = dense_flow(g0, aligned)
+    bwd = dense_flow(aligned, g0)
+    inside = _inside_mask(camera, fwd.shape[1], fwd.shape[0], w, h)
+    return fwd, bwd, _consistency(fwd, bwd) * inside, _consistency(bwd, fwd) * inside
+
+
+def _fit_similarity(flow: np.ndarray, trust: np.ndarray, w: int, h: int) -> np.ndarray | None:
+    """Similarity (output pixels) taking x to x + flow(x), fitted (RANSAC) on trusted flow pixels."""
+    fh, fw = flow.shape[:2]
+    ys, xs = np.nonzero(trust[::4, ::4] > 0.5)
+    if len(xs) < 50:
+        return None
+    ys, xs = ys * 4, xs * 4
+    sx, sy = w / fw, h / fh
+    src = np.stack([(xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5], axis=1).astype(np.float32)
+    dst = src + flow[ys, xs] * np.float32([sx, sy])
+    m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=0.75,
+                                         maxIters=500, refineIters=20)
+    if m is None or inl is None or int(inl.sum()) < 50:
+        return None
+    return np.float64(m)
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2 x 3 affine map x -> outer(inner(x))."""
+    lin = outer[:, :2] @ inner[:, :2]
+    return np.hstack([lin, (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
 
 
 def _apply(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
