@@ -280,6 +280,10 @@ class CameraScene:
         m = self.camera.homographies[i]
         if i == 0 or np.allclose(m, np.eye(3), atol=1e-12):
             return self.base.copy()
-        cv2.warpPerspective(self.canvas, m, self.size, dst=self._view,
-                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        if abs(m[2, 0]) + abs(m[2, 1]) < 1e-15:  # affine (zoom, slide, roll, shake): warpAffine is ~2x cheaper
+            cv2.warpAffine(self.canvas, m[:2] / m[2, 2], self.size, dst=self._view,
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        else:
+            cv2.warpPerspective(self.canvas, m, self.size, dst=self._view,
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         return cv2.cvtColor(self._view, cv2.COLOR_RGBA2RGB)
