@@ -136,12 +136,15 @@ class TailScene:
         #    trusted residual (features give it to a few tenths of a pixel, the dense flow to a few
         #    hundredths), and the residual measured again, so a pure camera move has none left.
         self.camera, self.inliers = _camera(g0, g1)
-        fwd, bwd, trust01, trust10 = _residual(g0, g1, self.camera)
-        if self.inliers >= MIN_INLIERS:
-            fix = _fit_similarity(fwd, trust01, w, h)
+        if self.inliers >= MIN_INLIERS:  # the fit needs the forward flow only (RANSAC drops outliers)
+            aligned = cv2.warpAffine(g1, self.camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_REPLICATE)
+            first_fwd = dense_flow(g0, aligned)
+            inside = _inside_mask(self.camera, first_fwd.shape[1], first_fwd.shape[0], w, h)
+            fix = _fit_similarity(first_fwd, inside, w, h)
             if fix is not None:
                 self.camera = _compose(self.camera, fix)
-                fwd, bwd, trust01, trust10 = _residual(g0, g1, self.camera)
+        fwd, bwd, trust01, trust10 = _residual(g0, g1, self.camera)
         self.trusted = float(trust01.mean())
         self.related = self.inliers >= MIN_INLIERS or self.trusted >= RELATED_MIN
         if not self.related:
