@@ -2,7 +2,8 @@
 
 Three modes, chosen by the inputs:
 
-- **tail**: a tail image is given; frames are interpolated along optical flow (``tail.py``).
+- **tail**: a tail image is given; the view moves from the image to the tail (a camera move plus
+  residual optical flow, ``tail.py``).
 - **brush**: a static mask and/or dynamic masks are given; regions move as layers (``brush.py``).
 - **prompt**: otherwise; the prompt picks a camera move (``camera.py``).
 
@@ -61,7 +62,8 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
     """Yield the ``inputs.num_frames`` RGB uint8 frames of the clip, one at a time.
 
     ``size`` (w, h) defaults to :func:`kinema.engines.output_size` of the image. Frame 0 is the
-    image resized; in tail mode the last frame is the tail image resized.
+    image resized; in tail mode the last frame is the tail image fitted (resized, centre-cropped
+    first when its aspect ratio differs).
     """
     say: LogFn = log if log is not None else (lambda _msg: None)
     # 1. Check inputs
