@@ -295,6 +295,10 @@ class TailScene:
                       borderMode=cv2.BORDER_REPLICATE)
 
 
+#: Camera-only row runs shorter than this many GRID-row blocks are remapped with the bands around them.
+MIN_AFFINE_BLOCKS = 8
+
+
 def _bands(moving: np.ndarray | None, y0: int, y1: int) -> list[tuple[int, int, bool]]:
     """Rows ``y0:y1`` cut into runs of GRID-row blocks: (start, end, reached by a ``moving`` grid node).
 
@@ -304,14 +308,28 @@ def _bands(moving: np.ndarray | None, y0: int, y1: int) -> list[tuple[int, int, 
         return [(y0, y1, False)]
     rows = moving.any(axis=1)
     reach = rows[:-2] | rows[1:-1] | rows[2:]  # block j <- node rows j, j + 1, j + 2
-    out: list[tuple[int, int, bool]] = []
-    for j in range(y0 // GRID, -(-y1 // GRID)):
-        ya, yb = max(j * GRID, y0), min((j + 1) * GRID, y1)
-        flag = bool(reach[j]) if j < len(reach) else False
-        if out and out[-1][2] == flag:
-            out[-1] = (out[-1][0], yb, flag)
+    j0, j1 = y0 // GRID, -(-y1 // GRID)
+    flags = np.zeros(j1 - j0, bool)
+    known = reach[j0:j1]
+    flags[:len(known)] = known
+    # Camera-only runs shorter than MIN_AFFINE_BLOCKS join the composed bands around them: a remap
+    # costs about what warpAffine does, and each band's map is interpolated from a margin of nodes.
+    runs: list[list[int]] = []  # [first block, end block, composed]
+    for k, flag in enumerate(flags.tolist()):
+        if runs and runs[-1][2] == int(flag):
+            runs[-1][1] = k + 1
         else:
-            out.append((ya, yb, flag))
+            runs.append([k, k + 1, int(flag)])
+    for run in runs:
+        if not run[2] and run[1] - run[0] < MIN_AFFINE_BLOCKS and len(runs) > 1:
+            run[2] = 1
+    out: list[tuple[int, int, bool]] = []
+    for a, b, flag in runs:
+        ya, yb = max((j0 + a) * GRID, y0), min((j0 + b) * GRID, y1)
+        if out and out[-1][2] == bool(flag):
+            out[-1] = (out[-1][0], yb, bool(flag))
+        else:
+            out.append((ya, yb, bool(flag)))
     return out
 
 
