@@ -168,8 +168,10 @@ class TailScene:
         # Without a residual worth warping (< RESIDUAL_MIN_PX everywhere) each warp is one warpAffine.
         motion = np.hypot(*np.concatenate([self._fwd, self._bwd]).reshape(-1, 2).T)
         self._residual = bool(np.percentile(motion, 99) >= RESIDUAL_MIN_PX)
+        self._both = np.ascontiguousarray(np.dstack([self._fwd, self._bwd]))  # one remap samples both
         self._out = np.empty((h, w, 4), np.uint8)
         self._other = np.empty((h, w, 4), np.uint8)
+        self._mixed = np.empty((h, w, 4), np.uint8)
 
     def describe(self) -> str:
         """One log line: what the scene found."""
@@ -196,8 +198,8 @@ class TailScene:
         to_tail = similarity_power(self.camera, 1.0 - t)
         x = _apply(to_first, self._gxy)
         # First side: x - t r01(x); tail side: A (x - (1 - t) r10(x)) = A^(1-t) p - (1-t) A_lin r10(x).
-        r01 = _sample(self._fwd, x, w, h)
-        r10 = _sample(self._bwd, x, w, h)
+        both = _sample(self._both, x, w, h)
+        r01, r10 = both[..., :2], both[..., 2:]
         map0 = x - np.float32(t) * r01
         lin = np.float32(self.camera[:, :2])
         map1 = _apply(to_tail, self._gxy) - np.float32(1.0 - t) * (r10 @ lin.T)
@@ -228,14 +230,13 @@ class TailScene:
         else:
             self._warp(self._first2, map0, affine0, cells0, full, other)
             self._warp(self._last2, map1, affine1, cells1, full, out)
-            strips = _strips(np.abs(weight - np.float32(wt)) > WEIGHT_EPS, GRID, w, h)
-            kept = []
-            for x0, y0, x1, y1 in strips:  # per-pixel weights near the edges, from the two pure warps
+            mixed = self._mixed
+            cv2.addWeighted(other, 1.0 - wt, out, wt, 0.0, dst=mixed)
+            for x0, y0, x1, y1 in _strips(np.abs(weight - np.float32(wt)) > WEIGHT_EPS, GRID, w, h):
+                # per-pixel weights near the edges, from the two pure warps
                 a = np.ascontiguousarray(self._upsample(weight, (x0, y0, x1, y1)))
-                kept.append(cv2.blendLinear(other[y0:y1, x0:x1], out[y0:y1, x0:x1], 1.0 - a, a))
-            cv2.addWeighted(other, 1.0 - wt, out, wt, 0.0, dst=out)
-            for (x0, y0, x1, y1), block in zip(strips, kept):
-                out[y0:y1, x0:x1] = block
+                mixed[y0:y1, x0:x1] = cv2.blendLinear(other[y0:y1, x0:x1], out[y0:y1, x0:x1], 1.0 - a, a)
+            out = mixed
         return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
 
     def _tail_ready(self) -> None:
