@@ -6,13 +6,17 @@
    tail clip: the median of ``--runs`` full renders (``render``: frames + H.264 encode) divided by
    the median time to encode the same frames alone (pre-built in memory) with the same encoder
    settings (``VideoWriter`` defaults: libx264 veryfast, crf 18, yuv420p).
-2. Peak RSS (``ru_maxrss``, and ``VmHWM``) of a fresh subprocess rendering a 10 s clip, brush and tail
+2. The cost of building the tail clip's frames alone (no encoder), on one OpenCV thread as during a
+   render: CPU time of this thread per frame (mean and median over frames 1..n-1, the median run of
+   ``--runs``) and the scene setup (frame 0, which includes the analysis of the pair).
+3. Peak RSS (``ru_maxrss``, and ``VmHWM``) of a fresh subprocess rendering a 10 s clip, brush and tail
    (measured first, while this process is still small: Linux carries ru_maxrss across exec).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -79,6 +83,25 @@ def time_encode(clip: list[np.ndarray], out: Path) -> float:
     return time.perf_counter() - t
 
 
+def frame_costs(inputs: EngineInputs) -> tuple[float, float, float]:
+    """(setup s, mean ms, median ms per frame after the first): thread CPU time, one OpenCV thread."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        made = frames(inputs)
+        start = time.thread_time()
+        next(made)
+        setup = time.thread_time() - start
+        costs = []
+        for _ in range(inputs.num_frames - 1):
+            start = time.thread_time()
+            next(made)
+            costs.append(1000.0 * (time.thread_time() - start))
+    finally:
+        cv2.setNumThreads(before)
+    return setup, statistics.fmean(costs), statistics.median(costs)
+
+
 RSS_CHILD = """
 import resource, sys, tempfile
 from pathlib import Path
@@ -109,7 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    print(f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians")
+    print(f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start")
     for maker in ("brush_inputs", "tail_inputs"):
         maxrss, hwm = peak_rss_mib(maker)
         print(f"10 s {maker.split('_')[0]} clip: peak RSS {maxrss:.0f} MiB (ru_maxrss), {hwm:.0f} MiB (VmHWM)")
@@ -124,7 +148,13 @@ def main() -> None:
             del clip
             enc, ren = statistics.median(encs), statistics.median(rens)
             n = inputs.num_frames
-            print(f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}")
+            print(f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}"
+                  f" (load average {os.getloadavg()[0]:.1f})")
+        inputs = tail_inputs()
+        runs = sorted((frame_costs(inputs) for _ in range(args.runs)), key=lambda c: c[1])
+        setup, mean, median = runs[len(runs) // 2]
+        print(f"tail frames alone, one OpenCV thread (CPU time, median run): setup + frame 0 {1000 * setup:.0f} ms, "
+              f"then {mean:.1f} ms per frame (median {median:.1f}) (load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -7,22 +7,27 @@ the documented timing law recomputed from its description.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 __all__ = [
-    "psnr",
-    "gray",
+    "best_crossfade",
     "documented_resize",
-    "static_change",
-    "luma_jitter",
-    "sharpness",
-    "track_offsets",
     "expected_offsets",
+    "gradient_energy",
+    "gray",
     "input_to_output_points",
+    "laplacian_variance",
+    "luma_jitter",
     "polyline_length",
+    "psnr",
+    "ring",
+    "sharpness",
+    "static_change",
+    "track_offsets",
+    "turn_angles",
     "view_change",
 ]
 
@@ -164,3 +169,45 @@ def view_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, floa
     c = np.array([(w - 1) / 2, (h - 1) / 2])
     moved = m[:, :2] @ c + m[:, 2]
     return scale, angle, float(moved[0] - c[0]), float(moved[1] - c[1])
+
+
+def laplacian_variance(frame: np.ndarray, region: np.ndarray) -> float:
+    """Variance of the gray Laplacian (3 x 3) over ``region``: how much fine texture there is."""
+    lap = cv2.Laplacian(gray(frame).astype(np.float64), cv2.CV_64F, ksize=3)
+    return float(lap[region].var())
+
+
+def ring(mask: np.ndarray, inner_px: int, outer_px: int) -> np.ndarray:
+    """Pixels between ``inner_px`` and ``outer_px`` (inclusive) outside ``mask`` (Euclidean distance)."""
+    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    return (dist >= inner_px) & (dist <= outer_px + 0.5)
+
+
+def gradient_energy(frame: np.ndarray) -> float:
+    """Mean squared Sobel gradient of the gray frame."""
+    g = gray(frame).astype(np.float64)
+    gx = cv2.Sobel(g, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_64F, 0, 1, ksize=3)
+    return float(np.mean(gx * gx + gy * gy))
+
+
+def best_crossfade(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray]:
+    """The cross-fade (1 - w) a + w b closest to ``frame`` (least squares w in [0, 1]) and w."""
+    fa, fb, f = (x.astype(np.float64).ravel() for x in (a, b, frame))
+    d = fb - fa
+    w = float(np.clip(np.dot(f - fa, d) / max(np.dot(d, d), 1e-9), 0.0, 1.0))
+    mix = np.clip(np.rint((1 - w) * a.astype(np.float64) + w * b.astype(np.float64)), 0, 255).astype(np.uint8)
+    return w, mix
+
+
+def turn_angles(positions: np.ndarray, min_step: float = 0.5) -> np.ndarray:
+    """Direction change (degrees) between consecutive per-frame steps of (n, 2) ``positions``.
+
+    Steps shorter than ``min_step`` px (the slow start and end) carry no reliable direction and
+    are skipped.
+    """
+    steps = np.diff(np.asarray(positions, dtype=np.float64), axis=0)
+    keep = np.hypot(steps[:, 0], steps[:, 1]) >= min_step
+    ang = np.arctan2(steps[keep, 1], steps[keep, 0])
+    turn = np.abs((np.diff(ang) + np.pi) % (2 * np.pi) - np.pi)
+    return np.degrees(turn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import islice
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from motion_checks import documented_resize, psnr, static_change, view_change
@@ -45,19 +46,20 @@ def mean_change(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize(
     ("prompt", "expect"),
     [
-        ("the camera slowly zooms in on her face", lambda s, a, dx, dy: s > 1.08),
+        ("the camera zooms in on her face", lambda s, a, dx, dy: s > 1.08),
+        ("the camera slowly zooms in on her face", lambda s, a, dx, dy: 1.03 < s < 1.09),
         ("dolly in towards the astronaut", lambda s, a, dx, dy: s > 1.1),
-        ("the camera pulls back to reveal the room", lambda s, a, dx, dy: s < 0.93),
+        # Never wider than the first frame: a pull-out from the full picture would have to invent margins.
+        ("the camera pulls back to reveal the room", lambda s, a, dx, dy: abs(s - 1) < 0.005),
         ("camera pans left", lambda s, a, dx, dy: dx > 20 and abs(dy) < 5),
         ("camera pans right", lambda s, a, dx, dy: dx < -20 and abs(dy) < 5),
         ("the camera tilts up", lambda s, a, dx, dy: dy > 20 and abs(dx) < 5),
         ("tilt down to the helmet", lambda s, a, dx, dy: dy < -20 and abs(dx) < 5),
         ("the picture rotates counterclockwise", lambda s, a, dx, dy: a > 1.5),
         ("the camera rotates clockwise", lambda s, a, dx, dy: a < -1.5),
-        ("the camera orbits around her", lambda s, a, dx, dy: dx < -10 and a < -0.5),
     ],
 )
-def test_camera_words_move_the_view(prompt: str, expect) -> None:  # noqa: ANN001
+def test_camera_words_move_the_view(prompt: str, expect) -> None:
     first, last = first_last(inputs(prompt))
     assert np.array_equal(first, documented_resize(IMG, OUT))
     scale, angle, dx, dy = view_change(first, last)
@@ -149,7 +151,29 @@ def test_log_says_what_was_understood(tmp_path: Path) -> None:
     inp = inputs("Snowflakes fall as a car moves forward along the road.", cfg_scale=1.0)
     render(inp, tmp_path / "p.mp4", callback=lambda p: None, should_cancel=lambda: False, log=lines.append)
     text = "\n".join(lines)
-    assert 'push-in (from "moves forward")' in text
-    assert 'snow (from "Snowflakes")' in text
+    # The car's own motion cannot be drawn: said plainly, with what to use instead; the push-in is the default.
+    assert 'not animated: "a car moves forward along the road"' in text and "motion brush" in text
+    assert "push-in (default" in text
+    assert 'snow (from "snowflakes")' in text
     decoded = read_frames(tmp_path / "p.mp4")
-    assert psnr(decoded[0], documented_resize(IMG, OUT)) >= 36.0
+    assert psnr(decoded[0], documented_resize(IMG, OUT)) >= 38.0
+
+
+@pytest.mark.parametrize("prompt", ["pan left", "the camera pulls back", "orbit left around her",
+                                    "rotate clockwise", "handheld camera shake", "tilt up then pan right",
+                                    "the camera rolls counterclockwise and pans right"])
+def test_the_view_never_leaves_the_picture(prompt: str) -> None:
+    """No margins: every corner of the last frame shows a point inside the first frame (homography fit)."""
+    first, last = first_last(inputs(prompt, cfg_scale=1.0))
+    orb = cv2.ORB_create(3000)
+    kl, dl = orb.detectAndCompute(cv2.cvtColor(last, cv2.COLOR_RGB2GRAY), None)
+    kf, df = orb.detectAndCompute(cv2.cvtColor(first, cv2.COLOR_RGB2GRAY), None)
+    found = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(dl, df)
+    src = np.float32([kl[m.queryIdx].pt for m in found])
+    dst = np.float32([kf[m.trainIdx].pt for m in found])
+    hom, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
+    assert hom is not None and inliers.sum() > 50
+    h, w = last.shape[:2]
+    corners = cv2.perspectiveTransform(np.float32([[[0, 0]], [[w - 1, 0]], [[0, h - 1]], [[w - 1, h - 1]]]), hom)
+    assert corners[..., 0].min() > -2 and corners[..., 0].max() < w + 1, corners.reshape(-1, 2)
+    assert corners[..., 1].min() > -2 and corners[..., 1].max() < h + 1, corners.reshape(-1, 2)

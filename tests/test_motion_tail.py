@@ -7,7 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from motion_checks import documented_resize, luma_jitter, psnr, sharpness
+from motion_checks import (
+    best_crossfade,
+    documented_resize,
+    gradient_energy,
+    luma_jitter,
+    psnr,
+    sharpness,
+)
+from motion_scenes import camera_pair, mid_similarity, unrelated_pair, view_at
 from skimage import data
 
 from kinema.engines import EngineInputs
@@ -116,3 +124,73 @@ def test_tail_at_another_resolution_ends_on_the_tail() -> None:
     for last in frames(inputs):
         pass
     assert last is not None and np.array_equal(last, documented_resize(tail, size))
+
+
+# --- Ground truth: camera moves cut from one larger photo, and an unrelated pair -------------------
+
+EDGE = 32  # width of the band along the frame edges that is also checked on its own
+
+
+def edge_band(shape: tuple[int, ...]) -> np.ndarray:
+    band = np.zeros(shape[:2], bool)
+    band[:EDGE], band[-EDGE:], band[:, :EDGE], band[:, -EDGE:] = True, True, True, True
+    return band
+
+
+@pytest.fixture(scope="module", params=["pan", "zoom"])
+def camera_clip(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pair = camera_pair(request.param)
+    path = tmp_path_factory.mktemp("cam") / f"{request.param}.mp4"
+    logs: list[str] = []
+    render(pair.inputs, path, callback=lambda p: None, should_cancel=lambda: False, log=logs.append)
+    return {"kind": request.param, "pair": pair, "decoded": read_frames(path), "logs": logs}
+
+
+def test_camera_move_middle_frames_match_the_true_views(camera_clip: dict) -> None:
+    """A pan of a quarter frame and a 20 % zoom: every checked frame >= 30 dB, edges included."""
+    pair, decoded = camera_clip["pair"], camera_clip["decoded"]
+    band = edge_band(decoded[0].shape)
+    for i in (37, MID, 112):
+        t = documented_ease(i / (N - 1))
+        truth = view_at(pair.photo, mid_similarity(pair.first, pair.last, t), (1280, 720))
+        whole, edges = psnr(decoded[i], truth), psnr(decoded[i][band], truth[band])
+        print(f"{camera_clip['kind']} frame {i}: {whole:.1f} dB, edge band {edges:.1f} dB")
+        assert whole >= 30.0 and edges >= 30.0, (i, whole, edges)
+    # The bar can fail: a cross-fade of the two views is far from the true middle view.
+    t = documented_ease(MID / (N - 1))
+    truth = view_at(pair.photo, mid_similarity(pair.first, pair.last, t), (1280, 720))
+    fade = cv2.addWeighted(decoded[0], 1 - t, decoded[-1], t, 0.0)
+    assert psnr(fade, truth) < 30.0
+    assert any("camera move" in line for line in camera_clip["logs"])
+
+
+def test_unrelated_images_never_tear() -> None:
+    """No frame has more gradient energy than 1.1x the closest cross-fade of the two images."""
+    inputs = unrelated_pair()
+    a, b = documented_resize(inputs.image, OUT), documented_resize(inputs.tail_image, OUT)
+    worst = 0.0
+    for i, frame in enumerate(frames(inputs)):
+        _, mix = best_crossfade(frame, a, b)
+        worst = max(worst, gradient_energy(frame) / gradient_energy(mix))
+    print(f"unrelated pair: worst gradient-energy ratio {worst:.3f}")
+    assert worst <= 1.1
+    # The bar can fail: two misregistered copies (a torn, doubled picture) add edges.
+    _, mix = best_crossfade(cv2.addWeighted(a, 0.5, b, 0.5, 0), a, b)
+    torn = cv2.addWeighted(np.roll(a, 9, axis=1), 0.5, b, 0.5, 0)
+    torn[:, ::40] = a[:, ::40]
+    assert gradient_energy(torn) > 1.1 * gradient_energy(mix)
+
+
+def test_tail_of_another_aspect_ratio_is_cropped_not_stretched() -> None:
+    img = data.astronaut()  # 512 x 512: square output 720 x 720
+    wide = np.ascontiguousarray(data.rocket())  # 640 x 427: another aspect ratio
+    logs: list[str] = []
+    last = None
+    for last in frames(EngineInputs(prompt="", image=img, tail_image=wide), log=logs.append):
+        pass
+    x0 = (640 - 427) // 2
+    expected = documented_resize(np.ascontiguousarray(wide[:, x0:x0 + 427]), OUT)
+    assert last is not None and psnr(last, expected) >= 45.0
+    stretched = documented_resize(wide, OUT)
+    assert psnr(last, stretched) < 25.0
+    assert any("crop" in line and "not stretched" in line for line in logs)

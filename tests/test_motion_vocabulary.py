@@ -1,91 +1,142 @@
-"""Motion engine prompt vocabulary: which words are understood, and what suppresses them."""
+"""Motion engine prompt understanding: directions, intensity, negation, sequences, word sense, negative prompts."""
 
 from __future__ import annotations
 
 import pytest
 
-from kinema.engines.motion.vocabulary import VOCABULARY, understand
+from kinema.engines.motion.prompt import HIGH, LOW, NORMAL, clauses, phases
+from kinema.engines.motion.vocabulary import understand
 
 DEFAULT_NEGATIVE = "blur, distort, and low quality"
 
 
-def names(prompt: str, negative: str = DEFAULT_NEGATIVE, cfg: float = 0.5) -> tuple[list[str], list[str]]:
-    told = understand(prompt, negative, cfg)
-    return [m.entry.name for m in told.camera], [m.entry.name for m in told.effects]
+def camera(prompt: str, negative: str = DEFAULT_NEGATIVE) -> list[list[str]]:
+    return [[m.family for m in phase] for phase in understand(prompt, negative, 0.5).phases]
+
+
+def effects(prompt: str, negative: str = DEFAULT_NEGATIVE) -> list[str]:
+    return [e.name for e in understand(prompt, negative, 0.5).effects]
 
 
 @pytest.mark.parametrize(
-    ("prompt", "camera"),
+    ("prompt", "families"),
     [
-        ("Snowflakes fall as a car moves forward along the road.", ["push-in"]),
-        ("Zoom in on the cat", ["push-in"]),
-        ("the camera pushes in slowly", ["push-in"]),
-        ("slow dolly shot", ["dolly-in"]),
-        ("dolly out from the window", ["dolly-out"]),
-        ("the camera pulls back", ["pull-out"]),
-        ("ZOOMING OUT over the city", ["pull-out"]),
-        ("camera pans to the left", ["pan-left"]),
-        ("panning right across the beach", ["pan-right"]),
-        ("the camera tilts up to the sky", ["tilt-up"]),
-        ("tilt down", ["tilt-down"]),
-        ("the drone orbits the tower", ["orbit-right"]),
-        ("orbit left around the statue", ["orbit-left"]),
-        ("the view rotates slowly", ["rotate-cw"]),
-        ("spinning counter-clockwise", ["rotate-ccw"]),
-        ("static camera, leaves rustle", ["still"]),
-        ("the camera remains still while the dog runs forward", ["still"]),
-        ("a portrait of a woman", ["push-in"]),  # the default move
+        ("pans from right to left", ["pan-left"]),
+        ("the camera pans from left to right", ["pan-right"]),
+        ("pan up to the clouds", ["tilt-up"]),
+        ("the camera circles the temple to the left", ["orbit-left"]),
+        ("orbit counter-clockwise around the statue", ["orbit-right"]),
+        ("the camera circles the tree clockwise", ["orbit-left"]),
+        ("the camera rotates counterclockwise", ["roll-ccw"]),
+        ("the camera moves left along the shore", ["track-left"]),
+        ("we glide to the right", ["track-right"]),
+        ("crane shot descending into the courtyard", ["crane-down"]),
+        ("drone shot flying forward", ["drone-forward"]),
+        ("a drone shot panning left", ["pan-left"]),
     ],
 )
-def test_camera_words(prompt: str, camera: list[str]) -> None:
-    assert names(prompt)[0] == camera
+def test_directions(prompt: str, families: list[str]) -> None:
+    assert camera(prompt) == [families]
 
 
-def test_default_move_is_marked_as_such() -> None:
-    told = understand("a quiet lake", DEFAULT_NEGATIVE, 0.5)
-    assert told.default_move and not told.still
-    assert "default" in told.describe()
-    assert not understand("zoom in", DEFAULT_NEGATIVE, 0.5).default_move
+def test_intensity_words_scale_moves_and_effects() -> None:
+    told = understand("slow zoom into the pagoda roof, heavy snow", DEFAULT_NEGATIVE, 0.5)
+    assert [(m.family, m.intensity) for m in told.camera] == [("push-in", LOW)]
+    assert [(e.name, e.intensity) for e in told.effects] == [("snow", HIGH)]
+    assert understand("zoom in", "", 0.5).camera[0].intensity == NORMAL
+    assert understand("a quick pan to the left", "", 0.5).camera[0].intensity == HIGH
+    assert understand("light rain falls", "", 0.5).effects[0].intensity == LOW
+    # An intensity word belongs to the nearest match: "slowly" is the dolly's, not the mist's.
+    told = understand("camera slowly dollies forward through the misty forest", "", 0.5)
+    assert [(m.family, m.intensity) for m in told.camera] == [("push-in", LOW)]
+    assert [(e.name, e.intensity) for e in told.effects] == [("fog", NORMAL)]
+    # An intensity word far from the move in the same clause does not count.
+    assert understand("zoom in on the old house at the end of the slow road", "", 0.5).camera[0].intensity == NORMAL
+
+
+def test_negation_and_stillness() -> None:
+    for prompt in ("the camera doesn't move", "the camera does not move at all", "no camera movement", "no movement",
+                   "static camera, leaves rustle", "locked-off shot", "the camera stays completely still"):
+        told = understand(prompt, DEFAULT_NEGATIVE, 0.5)
+        assert told.still and not told.default_move and told.phases == (), prompt
+    told = understand("no zoom, light rain", DEFAULT_NEGATIVE, 0.5)
+    assert told.still and effects("no zoom, light rain") == ["rain"]
+    assert understand("the camera does not zoom or pan, fog drifts", DEFAULT_NEGATIVE, 0.5).still
+    assert effects("a street with no snow") == []
+    # Negation stays in its clause.
+    assert camera("no rain, sunny sky, zoom in") == [["push-in"]]
+
+
+def test_sequences_are_phases() -> None:
+    assert phases("zoom in slowly then pull back") == ["zoom in slowly", "pull back"]
+    assert camera("zoom in slowly then pull back") == [["push-in"], ["pull-out"]]
+    assert camera("pan left, then tilt up") == [["pan-left"], ["tilt-up"]]
+    assert camera("first pan right, followed by a zoom in") == [["pan-right"], ["push-in"]]
+    assert camera("zoom in and pan left") == [["push-in", "pan-left"]]
+    # A phase that holds still stays as an empty phase.
+    assert camera("the camera holds still, then slowly zooms in") == [[], ["push-in"]]
 
 
 @pytest.mark.parametrize(
-    ("prompt", "effects"),
+    ("prompt", "expected"),
     [
-        ("Snowflakes fall on the street", ["snow"]),
-        ("a snowy forest in a blizzard", ["snow"]),
-        ("rain pours down", ["rain"]),
+        ("snow-capped mountains, sunny day", []),
+        ("a snow-covered cabin", []),
+        ("kids building a snowman", []),
+        ("rainforest", []),
         ("a rainbow over the field", []),
-        ("morning mist over the lake", ["fog"]),
         ("a mistake was made", []),
-        ("thick fog rolls in", ["fog"]),
-        ("clouds drift over the mountains", ["clouds"]),
-        ("rain, fog and snow", ["fog", "rain", "snow"]),
+        ("smoke rises from the chimney", []),
+        ("a lone tree in the snow", []),
+        ("snow falls on the village", ["snow"]),
+        ("Snowflakes fall on the street", ["snow"]),
+        ("a rainy day in Tokyo", ["rain"]),
+        ("misty mountains", ["fog"]),
+        ("rain, fog and snow", ["snow", "rain", "fog"]),
     ],
 )
-def test_effect_words(prompt: str, effects: list[str]) -> None:
-    assert sorted(names(prompt)[1]) == effects
+def test_word_sense(prompt: str, expected: list[str]) -> None:
+    assert effects(prompt) == expected
 
 
-def test_negated_words_are_ignored() -> None:
-    assert names("a street with no snow")[1] == []
-    assert names("the camera does not zoom in, rain falls") == (["push-in"], ["rain"])  # default move
+def test_what_cannot_be_drawn_is_said_plainly() -> None:
+    for prompt in ("a person waving", "a flower blooming", "smoke rises from the chimney",
+                   "Snowflakes fall as a car moves forward along the road."):
+        told = understand(prompt, DEFAULT_NEGATIVE, 0.5)
+        assert told.unsupported, prompt
+        lines = told.limits()
+        assert lines and "motion brush" in lines[0] and "learned engine" in lines[0], lines
+        # Said in the camera line too: the push-in is the default, not a reading of the prompt.
+        assert told.default_move and "default" in told.describe()
+    assert not understand("snow falls, the camera pans left", DEFAULT_NEGATIVE, 0.5).unsupported
 
 
-def test_negative_prompt_suppresses_every_entry_it_names() -> None:
-    assert names("snow and rain", negative="snow")[1] == ["rain"]
-    assert names("zoom in, pan left", negative="zooming in")[0] == ["pan-left"]
-    # Suppressing the default move's own entry leaves the camera still.
-    told = understand("a portrait", "push in", 0.5)
-    assert told.still and told.camera == ()
-    # Naming camera movement itself suppresses every move.
-    told = understand("pan left and zoom in", "camera movement", 0.5)
-    assert told.still and told.camera == ()
-    assert "suppressed" in told.describe()
+@pytest.mark.parametrize(
+    ("prompt", "negative", "families", "still"),
+    [
+        ("zoom in", "zoom", [], True),
+        ("zoom in, pan left", "zooming in", [["pan-left"]], False),
+        ("zoom out, pan left", "zoom in", [["pull-out", "pan-left"]], False),
+        ("handheld shot of the market", "shaky camera", [], True),
+        ("pan left and zoom in", "camera movement", [], True),
+        ("pan right", "camera motion, distortion", [], True),
+        ("a portrait", "push in", [], True),
+        ("pan left", "motion blur", [["pan-left"]], False),
+    ],
+)
+def test_negative_prompt_suppresses_families(prompt: str, negative: str, families: list[list[str]],
+                                             still: bool) -> None:
+    told = understand(prompt, negative, 0.5)
+    assert [[m.family for m in p] for p in told.phases] == families
+    assert told.still == still
+    if still:
+        assert "suppressed" in told.describe()
 
 
 def test_default_negative_prompt_names_nothing() -> None:
-    assert all(entry.find(DEFAULT_NEGATIVE) is None for entry in VOCABULARY)
-    assert names("snow, zoom in") == names("snow, zoom in", negative="")
+    told = understand("snow, zoom in", DEFAULT_NEGATIVE, 0.5)
+    assert told.suppressed == ()
+    assert camera("snow, zoom in") == camera("snow, zoom in", negative="")
 
 
 def test_cfg_scale_zero_ignores_the_prompt() -> None:
@@ -96,5 +147,12 @@ def test_cfg_scale_zero_ignores_the_prompt() -> None:
 
 
 def test_describe_names_the_words_it_understood() -> None:
-    line = understand("Snowflakes fall as a car moves forward along the road.", DEFAULT_NEGATIVE, 0.5).describe()
-    assert line.startswith('camera: push-in (from "moves forward"); effects: snow (from "Snowflakes")')
+    line = understand("Slow zoom in as heavy snow falls", DEFAULT_NEGATIVE, 0.5).describe()
+    assert line.startswith('camera: push-in, gentle (from "zoom in"); effects: snow, strong (from "heavy snow")')
+    assert "then" in understand("zoom in then pull back", "", 0.5).describe()
+
+
+def test_clauses_carry_their_negation() -> None:
+    parts = clauses("The camera doesn't move, snow falls")
+    assert [c.text for c in parts] == ["the camera does not move", "snow falls"]
+    assert parts[0].negated_from is not None and parts[1].negated_from is None

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "OUTPUT_SHORT_SIDE",
     "bbox",
+    "fit_image",
     "output_size",
     "resize_image",
     "resize_mask",
@@ -48,6 +49,27 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrink = w * h < image.shape[0] * image.shape[1]
     out: np.ndarray = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
     return out
+
+
+def fit_image(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
+    """``image`` brought to ``size`` = (w, h) without stretching, and a note when it was cropped.
+
+    An image of the same aspect ratio (within one pixel) is resized as :func:`resize_image` does.
+    Otherwise the largest centred window of the output's aspect is cropped, then resized.
+    """
+    ih, iw = image.shape[:2]
+    w, h = size
+    if abs(iw * h - ih * w) <= max(w, h):  # same aspect up to rounding of one side
+        return resize_image(image, size), None
+    if iw * h > ih * w:  # wider: crop the sides
+        cw, ch = max(round(ih * w / h), 1), ih
+    else:  # taller: crop top and bottom
+        cw, ch = iw, max(round(iw * h / w), 1)
+    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
+    crop = np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw])
+    note = (f"{iw}x{ih} has another aspect ratio than the output {w}x{h}: centre crop {cw}x{ch} at "
+            f"({x0}, {y0}), not stretched")
+    return resize_image(crop, size), note
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

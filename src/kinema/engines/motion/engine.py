@@ -2,7 +2,8 @@
 
 Three modes, chosen by the inputs:
 
-- **tail**: a tail image is given; frames are interpolated along optical flow (``tail.py``).
+- **tail**: a tail image is given; the view moves from the image to the tail (a camera move plus
+  residual optical flow, ``tail.py``).
 - **brush**: a static mask and/or dynamic masks are given; regions move as layers (``brush.py``).
 - **prompt**: otherwise; the prompt picks a camera move (``camera.py``).
 
@@ -33,13 +34,14 @@ from kinema.errors import Cancelled
 from kinema.media.encode import VideoWriter
 
 from .brush import BrushScene
-from .camera import CameraMove, CameraScene
+from .camera import CameraScene
+from .camera import plan as plan_camera
 from .effects import EffectStack
-from .geometry import resize_image, resize_mask, trajectory_to_output
+from .geometry import fit_image, resize_image, resize_mask, trajectory_to_output
 from .prefetch import prefetch
 from .tail import TailScene
 from .timing import clip_time, ease, fade_in, path_offsets
-from .vocabulary import DEFAULT_MOVE_STRENGTH, Understanding, understand
+from .vocabulary import DEFAULT_MOVE, DEFAULT_MOVE_STRENGTH, Understanding, understand
 
 __all__ = ["frames", "render", "mode_of", "DEFAULT_SEED"]
 
@@ -60,7 +62,8 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
     """Yield the ``inputs.num_frames`` RGB uint8 frames of the clip, one at a time.
 
     ``size`` (w, h) defaults to :func:`kinema.engines.output_size` of the image. Frame 0 is the
-    image resized; in tail mode the last frame is the tail image resized.
+    image resized; in tail mode the last frame is the tail image fitted (resized, centre-cropped
+    first when its aspect ratio differs).
     """
     say: LogFn = log if log is not None else (lambda _msg: None)
     # 1. Check inputs
@@ -84,9 +87,11 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
     # 3. Build the scene of the mode: frame(i) -> uint8 frame
     if mode == "tail":
         say("prompt not applied: the tail image fixes the motion")
-        tail = TailScene(base, resize_image(np.asarray(inputs.tail_image), size))
-        if tail.identical:
-            say("tail image equals the image: seamless loop")
+        last, cropped = fit_image(np.asarray(inputs.tail_image), size)
+        if cropped:
+            say(f"tail image {cropped}")
+        tail = TailScene(base, last)
+        say(tail.describe())
         build: Callable[[int], np.ndarray] = partial(_at_progress, tail.frame, progress)
         effects = EffectStack([], size, seed)
         finish: Callable[[np.ndarray], None] | None = None
@@ -96,14 +101,18 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
         offsets = [path_offsets(trajectory_to_output(b.trajectory, image.shape, size), n)
                    for b in inputs.dynamic_brushes]
         scene = BrushScene(base, static, masks, offsets)
-        say(f"brush: {len(scene.layers)} moving region(s)" + (", static region kept" if static is not None else ""))
+        say(f"brush: {len(scene.layers)} moving region(s), {scene.refined} refined to the object's edges"
+            + (", static region kept" if static is not None else ""))
         effects = _effects(told, size, seed, say, camera_applies=False)
         build, finish = scene.frame, scene.paste_static
     else:
-        move = _camera_move(told)
-        camera = CameraScene(base, move)
+        camera_plan = plan_camera(_camera_phases(told), n, size, seed=seed, fps=OUTPUT_FPS)
+        camera = CameraScene(base, camera_plan)
         effects = _effects(told, size, seed, say, camera_applies=True)
-        build, finish = partial(_at_progress, camera.frame, progress), None
+        effects.follow(camera_plan.content_shift(size))  # near flakes sweep past faster (parallax)
+        for note in camera_plan.notes:
+            say(f"camera: {note}")
+        build, finish = camera.frame, None
 
     # 4. Yield frames: effects fade in from zero, the static region is pasted last
     opacity = np.sqrt(told.strength) * fade_in(np.arange(n), OUTPUT_FPS)
@@ -120,21 +129,24 @@ def _at_progress(frame_at: Callable[[float], np.ndarray], progress: np.ndarray, 
     return frame_at(float(progress[i]))
 
 
-def _camera_move(told: Understanding) -> CameraMove:
+def _camera_phases(told: Understanding) -> list[list[tuple[str, float]]]:
+    """(family, amount) of each phase: amount = cfg_scale x intensity (x the default move's weight)."""
     if told.still or told.strength <= 0:
-        return CameraMove()
-    weight = DEFAULT_MOVE_STRENGTH if told.default_move else 1.0
-    parts = [(m.entry.zoom, m.entry.pan[0], m.entry.pan[1], m.entry.roll) for m in told.camera]
-    return CameraMove.combine(parts, told.strength * weight)
+        return []
+    if told.default_move:
+        return [[(DEFAULT_MOVE, told.strength * DEFAULT_MOVE_STRENGTH)]]
+    return [[(m.family, told.strength * m.intensity) for m in phase] for phase in told.phases]
 
 
 def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, *,
              camera_applies: bool) -> EffectStack:
     say(told.describe(camera=camera_applies))
-    names = [m.entry.name for m in told.effects] if told.strength > 0 else []
-    if names:
+    for line in told.limits() if camera_applies else ():  # in brush mode the brush moves the subject
+        say(line)
+    chosen = told.effects if told.strength > 0 else ()
+    if chosen:
         say(f"effects seed {seed}")
-    return EffectStack(names, size, seed)
+    return EffectStack([e.name for e in chosen], size, seed, intensity={e.name: e.intensity for e in chosen})
 
 
 def render(inputs: EngineInputs, output: Path, *, callback: Callback, should_cancel: CancelCheck,

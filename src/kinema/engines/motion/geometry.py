@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from kinema.engines.geometry import (
     bbox,
+    fit_image,
     resize_image,
     resize_mask,
     trajectory_to_output,
 )
 
-__all__ = ["bbox", "resize_image", "resize_mask", "trajectory_to_output"]
+__all__ = ["bbox", "fit_image", "resize_image", "resize_mask", "trajectory_to_output"]

@@ -5,8 +5,9 @@ Every move (brush trajectories, camera moves, tail interpolation) uses one law. 
 ``ease(u)``: the speed ramps up linearly over the first quarter of the clip, stays constant
 over the middle half and ramps down linearly over the last quarter (a trapezoidal speed
 profile). So ``ease(0) = 0``, ``ease(1) = 1``, and the position is continuous with a
-continuous speed. Along a trajectory the fraction is of the polyline's arc length, so the
-region moves at constant speed along the path between the two ramps.
+continuous speed. Along a trajectory the fraction is of the arc length of the smooth path
+through the points (``paths.py``), so the region moves at constant speed along the path between
+the two ramps and turns gradually through every given point.
 
 Effects do not move along a path; they fade in with :func:`fade_in` instead.
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RAMP", "FADE_IN_S", "clip_time", "ease", "fade_in", "path_offsets"]
+from .paths import SmoothPath
+
+__all__ = ["FADE_IN_S", "RAMP", "clip_time", "ease", "fade_in", "path_offsets"]
 
 #: Fraction of the clip spent accelerating (and again decelerating).
 RAMP = 0.25
@@ -49,25 +52,18 @@ def fade_in(frame_index: np.ndarray | int, fps: int, seconds: float = FADE_IN_S)
 
 
 def path_offsets(points: np.ndarray, num_frames: int) -> np.ndarray:
-    """(n, 2) displacement from the first point at every frame, moving along the polyline.
+    """(n, 2) displacement from the first point at every frame, moving along the smooth path.
 
-    ``points`` is (k, 2) in output pixels. At frame ``i`` the region is at arc length
-    ``ease(u_i) * L`` along the polyline of length ``L``; frame 0 gives (0, 0) and the last
-    frame exactly ``points[-1] - points[0]``.
+    ``points`` is (k, 2) in output pixels. The path is the centripetal Catmull-Rom spline through
+    the points (:class:`~.paths.SmoothPath`); at frame ``i`` the region is at arc length
+    ``ease(u_i) * L`` along it (length ``L``). Frame 0 gives (0, 0), the last frame exactly
+    ``points[-1] - points[0]``, and the region passes through every given point.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 1:
-        raise ValueError(f"points must be (k, 2), got {pts.shape}")
-    seg = np.diff(pts, axis=0)
-    lengths = np.hypot(seg[:, 0], seg[:, 1])
-    keep = np.concatenate([[True], lengths > 1e-9])
-    pts = pts[keep]
-    arc = np.concatenate([[0.0], np.cumsum(lengths[lengths > 1e-9])])
+    path = SmoothPath(points)
     offsets = np.zeros((num_frames, 2))
-    if len(pts) < 2:
+    if len(path.points) < 2:
         return offsets
-    s = ease(clip_time(num_frames)) * arc[-1]
-    offsets[:, 0] = np.interp(s, arc, pts[:, 0]) - pts[0, 0]
-    offsets[:, 1] = np.interp(s, arc, pts[:, 1]) - pts[0, 1]
-    offsets[-1] = pts[-1] - pts[0]
+    offsets[:] = path.at(ease(clip_time(num_frames))) - path.points[0]
+    offsets[0] = 0.0
+    offsets[-1] = path.points[-1] - path.points[0]
     return offsets

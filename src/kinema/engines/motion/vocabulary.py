@@ -1,164 +1,336 @@
-"""Prompt vocabulary: which words ask for which camera move or ambient effect.
+"""Prompt vocabulary: which words ask for which camera move or ambient effect, and what cannot be done.
 
-Matching is case-insensitive on word boundaries. An occurrence preceded (within two words)
-by "no", "not", "without" or "never" is ignored. Every entry the negative prompt names is
-suppressed; a negative prompt naming camera movement itself suppresses every camera move.
+``understand(prompt, negative_prompt, cfg_scale)`` reads the prompt clause by clause
+(``prompt.py``: phases, clauses, negation, intensity) and returns an :class:`Understanding`:
+
+- **camera**: the moves of each phase (a family from :data:`CAMERA_FAMILIES`, with a direction
+  and an intensity), or still, or the default gentle push-in when the prompt names no move;
+- **effects**: snow, rain, fog, clouds, each with an intensity;
+- **unsupported**: motions of the subject that the engine cannot draw ("a person waving"),
+  said plainly in the log with what to use instead;
+- **suppressed**: what the negative prompt named.
+
+Words that can mean a camera move or a subject's own motion ("moves left", "rises", "circles",
+"spins") count as a camera move only when their clause is about the camera (it names the camera,
+the shot, the view, a drone, "we"…) or starts with the verb (an instruction: "slowly move left").
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-__all__ = ["Entry", "Match", "Understanding", "VOCABULARY", "understand"]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One vocabulary entry. Camera parameters are at full strength (cfg_scale 1)."""
-
-    name: str
-    kind: str  # "camera", "still" or "effect"
-    patterns: tuple[str, ...]
-    zoom: float = 1.0  # scale factor reached at the end of the clip
-    pan: tuple[float, float] = (0.0, 0.0)  # view moves by this fraction of the frame (x right, y down)
-    roll: float = 0.0  # degrees the picture turns, positive counter-clockwise
-    replaces: tuple[str, ...] = ()  # more specific than these entries: drop them when both match
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_regex", re.compile("|".join(rf"\b(?:{p})\b" for p in self.patterns), re.I))
-
-    def find(self, text: str) -> str | None:
-        """The first non-negated occurrence in ``text``, or None."""
-        for m in self._regex.finditer(text):  # type: ignore[attr-defined]
-            before = text[: m.start()].split()[-2:]
-            if not any(w.lower().strip(",.;:!?") in _NEGATORS for w in before):
-                return m.group(0)
-        return None
-
-
-_NEGATORS = {"no", "not", "without", "never"}
-_V = r"(?:s|es|ed|ing)?"  # verb endings
-_E = r"(?:e|es|ed|ing)"  # endings of verbs whose stem drops a final e
-_PAN = r"pan(?:s|ned|ning)?"
-
-VOCABULARY: tuple[Entry, ...] = (
-    Entry("still", "still", (
-        r"(?:still|static|fixed|locked|locked[ -]off|stationary|steady) (?:camera|shot|frame|view)",
-        r"camera (?:is |stays |remains |holds )?(?:still|static|fixed|stationary|steady)",
-        r"tripod", r"no camera (?:movement|motion)",
-    )),
-    Entry("push-in", "camera", (
-        rf"push{_V}[ -]in", rf"zoom{_V}[ -]in", r"zoom(?:s|ing)? closer",
-        rf"mov{_E} (?:forward|forwards|closer|in)", rf"approach{_V}", rf"advanc{_E}",
-    ), zoom=1.25),
-    Entry("dolly-in", "camera",
-          (rf"dolly{_V}(?![ -](?:out|back|left|right))(?:[ -](?:in|forward))?", r"dollies(?: in)?"),
-          zoom=1.35, pan=(0.0, -0.015)),
-    Entry("pull-out", "camera", (
-        rf"pull{_V}[ -](?:out|back|away)", rf"zoom{_V}[ -]out", rf"mov{_E} (?:back|backward|backwards|away)",
-        rf"reced{_E}", r"wide reveal",
-    ), zoom=0.8),
-    Entry("dolly-out", "camera", (rf"dolly{_V}[ -](?:out|back)", r"dollies (?:out|back)"), zoom=0.75,
-          pan=(0.0, 0.015), replaces=("dolly-in",)),
-    Entry("pan-left", "camera", (rf"{_PAN}[ -](?:to the )?left", r"truck(?:s|ing)? left", rf"dolly{_V} left"),
-          pan=(-0.1, 0.0), replaces=("dolly-in",)),
-    Entry("pan-right", "camera", (rf"{_PAN}(?![ -](?:to the )?left)(?:[ -](?:to the )?right)?",
-                                  r"truck(?:s|ing)? right", rf"dolly{_V} right"),
-          pan=(0.1, 0.0), replaces=("dolly-in",)),
-    Entry("tilt-up", "camera", (rf"tilt{_V}[ -]up", r"(?:camera )?look(?:s|ing)? up", rf"cran{_E} up",
-                                rf"pedestal{_V} up"), pan=(0.0, -0.1)),
-    Entry("tilt-down", "camera", (rf"tilt{_V}[ -]down", r"(?:camera )?look(?:s|ing)? down", rf"cran{_E} down",
-                                  rf"pedestal{_V} down"), pan=(0.0, 0.1)),
-    Entry("orbit-right", "camera", (rf"orbit{_V}(?![ -](?:to the )?left)(?:[ -](?:to the )?right)?",
-                                    rf"circl{_E} around", rf"arc{_V} around", rf"revolv{_E} around"),
-          pan=(0.08, 0.0), roll=-3.0, zoom=1.05),
-    Entry("orbit-left", "camera", (rf"orbit{_V}[ -](?:to the )?left",), pan=(-0.08, 0.0), roll=3.0, zoom=1.05,
-          replaces=("orbit-right",)),
-    Entry("rotate-cw", "camera", (rf"rotat{_E}", r"rotation", r"clockwise", r"camera roll(?:s|ing)?",
-                                  r"barrel roll", rf"spin{_V}", r"spinning", rf"twist{_V}"), roll=-6.0),
-    Entry("rotate-ccw", "camera", (r"counter[ -]?clockwise", r"anti[ -]?clockwise"), roll=6.0,
-          replaces=("rotate-cw",)),
-    Entry("snow", "effect", (r"snow\w*", r"blizzard\w*", r"flurr(?:y|ies)")),
-    Entry("rain", "effect", (r"rain(?!bow)\w*", r"drizzl\w*", r"downpour\w*", r"raindrops?")),
-    Entry("fog", "effect", (r"fog\w*", r"mist(?!ake)\w*", r"haz(?:e|y)", r"smoke")),
-    Entry("clouds", "effect", (r"cloud\w*", r"overcast")),
+from .prompt import HIGH, LOW, NORMAL, Clause, clauses, intensity_at, normalise
+from .words import (
+    CAMERA_CLAUSE,
+    CARRIER_VERBS,
+    DIRECTION_WORDS,
+    DIRECTIONS,
+    EFFECTS,
+    FAMILY_OF,
+    FILLER,
+    NEGATIVE_FAMILIES,
+    STILL,
+    SUBJECT_MOTION,
+    TRIGGER,
 )
 
-_CAMERA_ITSELF = re.compile(r"\b(?:camera (?:movement|motion|moves?|shake)|moving camera)\b", re.I)
+__all__ = [
+    "CAMERA_FAMILIES",
+    "DEFAULT_MOVE",
+    "DEFAULT_MOVE_STRENGTH",
+    "EFFECT_NAMES",
+    "USE_INSTEAD",
+    "Effect",
+    "Move",
+    "Understanding",
+    "understand",
+]
+
+CAMERA_FAMILIES = (
+    "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down", "track-left", "track-right",
+    "crane-up", "crane-down", "orbit-left", "orbit-right", "roll-cw", "roll-ccw", "drone-forward", "shake",
+)
+EFFECT_NAMES = ("snow", "rain", "fog", "clouds")
 #: The move used when the prompt names none: a slow push-in at this fraction of "push-in".
 DEFAULT_MOVE = "push-in"
 DEFAULT_MOVE_STRENGTH = 0.4
+USE_INSTEAD = ("paint the region with the motion brush (a dynamic mask and a trajectory), "
+               "or use a learned engine (KINEMA_ENGINE)")
 
 
 @dataclass(frozen=True)
-class Match:
-    entry: Entry
-    phrase: str  # the words of the prompt that matched; "" for the default move
+class Move:
+    """One camera move of one phase."""
+
+    family: str
+    phrase: str
+    intensity: float = NORMAL
+    span: tuple[int, int] = field(default=(0, 0), compare=False)  # where in its clause
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str
+    phrase: str
+    intensity: float = NORMAL
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True)
 class Understanding:
     """What the prompt asks for, after the negative prompt and cfg_scale."""
 
-    camera: tuple[Match, ...]
-    effects: tuple[Match, ...]
+    phases: tuple[tuple[Move, ...], ...]  # camera moves of each phase, in order; () when still or default
+    effects: tuple[Effect, ...]
     strength: float  # cfg_scale: multiplies camera moves; effect opacity is its square root
     still: bool
     suppressed: tuple[str, ...] = field(default=())
     default_move: bool = False
+    unsupported: tuple[str, ...] = ()  # clauses describing motion the engine cannot draw
+    still_phrase: str = ""
+
+    @property
+    def camera(self) -> tuple[Move, ...]:
+        """Every camera move of every phase (the default move when the prompt names none)."""
+        if self.default_move:
+            return (Move(DEFAULT_MOVE, "", DEFAULT_MOVE_STRENGTH),)
+        return tuple(m for phase in self.phases for m in phase)
+
+    def labels(self) -> set[str]:
+        """The families this understanding contains (for the labelled prompt set)."""
+        out = {m.family for phase in self.phases for m in phase}
+        out |= {e.name for e in self.effects}
+        if self.still or any(not phase for phase in self.phases):
+            out.add("still")
+        if self.default_move:
+            out.add("default")
+        if self.unsupported:
+            out.add("unsupported")
+        if len(self.phases) > 1:
+            out.add("sequence")
+        levels = [m.intensity for phase in self.phases for m in phase] + [e.intensity for e in self.effects]
+        out |= {"low"} if LOW in levels else set()
+        out |= {"high"} if HIGH in levels else set()
+        return out
 
     def describe(self, *, camera: bool = True) -> str:
-        """One log line, e.g. ``camera: push-in (from "moves forward"); effects: snow (from "Snowflakes")``.
+        """One log line, e.g. ``camera: push-in (from "zooms in"); effects: snow, heavy (from "heavy snow")``.
 
         With ``camera=False`` (motion brush) the camera part says the brush replaces camera moves.
         """
         if self.strength <= 0:
             return "camera: still (cfg_scale 0: prompt ignored); effects: none"
+        named = [m for m in self.camera if not self.default_move]
         if not camera:
-            named = [m for m in self.camera if not self.default_move]
             cam = "none (the motion brush replaces camera moves"
             cam += "; ignored: " + ", ".join(f'"{m.phrase}"' for m in named) + ")" if named else ")"
         elif self.still:
-            cam = "still" + "".join(f' (from "{m.phrase}")' for m in self.camera if m.entry.kind == "still")
+            cam = "still" + (f' (from "{self.still_phrase}")' if self.still_phrase else "")
         elif self.default_move:
-            cam = f"{DEFAULT_MOVE} (default, gentle)"
+            cam = f"{DEFAULT_MOVE} (default, gentle: the prompt names no camera move)"
         else:
-            cam = ", ".join(f'{m.entry.name} (from "{m.phrase}")' for m in self.camera) or "still"
-        fx = ", ".join(f'{m.entry.name} (from "{m.phrase}")' for m in self.effects) or "none"
+            cam = " then ".join(", ".join(_said(m.family, m.phrase, m.intensity) for m in phase)
+                                for phase in self.phases)
+        fx = ", ".join(_said(e.name, e.phrase, e.intensity) for e in self.effects) or "none"
         line = f"camera: {cam}; effects: {fx}; strength {self.strength:g}"
         if self.suppressed:
             line += "; suppressed by negative prompt: " + ", ".join(self.suppressed)
         return line
 
+    def limits(self) -> list[str]:
+        """Log lines for what was asked but cannot be drawn."""
+        return [f'not animated: "{u}": this engine moves the camera and draws weather, it cannot make the '
+                f"subject move by itself; {USE_INSTEAD}" for u in self.unsupported]
+
+
+def _said(name: str, phrase: str, intensity: float) -> str:
+    level = {LOW: ", gentle", HIGH: ", strong"}.get(intensity, "")
+    return f'{name}{level} (from "{phrase}")'
+
 
 def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -> Understanding:
-    """Parse ``prompt`` against the vocabulary, minus what ``negative_prompt`` names."""
+    """Parse ``prompt`` (phases, clauses, negation, intensity) minus what ``negative_prompt`` names."""
     if not 0.0 <= cfg_scale <= 1.0:
         raise ValueError(f"cfg_scale must be in [0, 1], got {cfg_scale}")
     if cfg_scale == 0.0:
-        return Understanding(camera=(), effects=(), strength=0.0, still=True)
-    suppressed = {e.name for e in VOCABULARY if e.find(negative_prompt or "")}
-    named = set(suppressed)
-    if _CAMERA_ITSELF.search(negative_prompt or ""):
-        suppressed |= {e.name for e in VOCABULARY if e.kind == "camera"}
-        named = {n for n in named if _entry(n).kind != "camera"} | {"all camera moves"}
-    found = [Match(e, p) for e in VOCABULARY if e.name not in suppressed and (p := e.find(prompt or ""))]
-    replaced = {r for m in found for r in m.entry.replaces}
-    found = [m for m in found if m.entry.name not in replaced]
-    still = any(m.entry.kind == "still" for m in found)
-    camera = [m for m in found if m.entry.kind in ("camera", "still")]
-    effects = tuple(m for m in found if m.entry.kind == "effect")
-    default = False
-    if not camera and DEFAULT_MOVE not in suppressed:
-        camera, default = [Match(_entry(DEFAULT_MOVE), "")], True
-    elif not camera:
-        still = True
-    if still:
-        camera = [m for m in camera if m.entry.kind == "still"]
-    return Understanding(camera=tuple(camera), effects=effects, strength=float(cfg_scale), still=still,
-                         suppressed=tuple(sorted(named)), default_move=default)
+        return Understanding(phases=(), effects=(), strength=0.0, still=True)
+    suppressed, named = _negative(negative_prompt)
+    parts = clauses(prompt)
+    by_phase: dict[int, list[Move]] = {k: [] for k in {c.phase for c in parts}}
+    holds: set[int] = set()
+    negated_camera = removed = False
+    still_phrase = ""
+    effects: dict[str, Effect] = {}
+    unsupported: list[str] = []
+    for clause in parts:
+        moves, negated, still, spans = _camera_in(clause)
+        found = _effects_in(clause)
+        moves, found = _with_intensity(clause, moves, found)
+        negated_camera |= negated
+        if still:
+            holds.add(clause.phase)
+        if (still or negated) and not still_phrase:
+            still_phrase = still or clause.text
+        removed |= any(m.family in suppressed for m in moves)
+        by_phase[clause.phase].extend(m for m in moves if m.family not in suppressed)
+        for e in found:
+            if e.name not in suppressed and e.name not in effects:
+                effects[e.name] = e
+        if not negated and _subject_motion(clause, spans, carried=bool(moves or found or still)):
+            unsupported.append(clause.text)
+    # A phase that only holds still ("the camera holds still, then zooms in") stays as an empty phase.
+    any_move = any(by_phase.values())
+    phase_moves = tuple(tuple(_unique(ms)) for k, ms in sorted(by_phase.items()) if ms or (any_move and k in holds))
+    if not any_move:
+        phase_moves = ()
+    still = not any_move and (bool(still_phrase) or negated_camera or removed or "all camera moves" in named)
+    default = not any_move and not still
+    if default and DEFAULT_MOVE in suppressed:
+        default, still = False, True
+    order = {n: k for k, n in enumerate(EFFECT_NAMES)}
+    return Understanding(
+        phases=phase_moves, effects=tuple(sorted(effects.values(), key=lambda e: order[e.name])),
+        strength=float(cfg_scale), still=still, suppressed=tuple(sorted(named)), default_move=default,
+        unsupported=tuple(unsupported), still_phrase=still_phrase)
 
 
-def _entry(name: str) -> Entry:
-    return next(e for e in VOCABULARY if e.name == name)
+def _with_intensity(clause: Clause, moves: list[Move], found: list[Effect]) -> tuple[list[Move], list[Effect]]:
+    """Moves and effects of one clause with their intensity (each intensity word goes to its nearest match)."""
+    spans = [m.span for m in moves] + [e.span for e in found]
+
+    def level(span: tuple[int, int]) -> float:
+        return intensity_at(clause, *span, others=[o for o in spans if o != span])
+
+    return ([replace(m, intensity=level(m.span)) for m in moves],
+            [replace(e, intensity=level(e.span)) for e in found])
+
+
+def _subject_motion(clause: Clause, spans: list[tuple[int, int]], *, carried: bool) -> bool:
+    """Whether the clause describes the subject's own motion (not a camera verb, not an effect's verb)."""
+    for m in SUBJECT_MOTION.finditer(clause.text):
+        if clause.negated(m.start()) or any(s < m.end() and m.start() < e for s, e in spans):
+            continue
+        if carried and CARRIER_VERBS.fullmatch(m.group(0)):
+            continue
+        return True
+    return False
+
+
+def _unique(moves: list[Move]) -> list[Move]:
+    """One move per family; a repeat that carries an intensity word replaces the plain one."""
+    out: dict[str, Move] = {}
+    for m in moves:
+        if m.family not in out or (out[m.family].intensity == NORMAL and m.intensity != NORMAL):
+            out[m.family] = m
+    return list(out.values())
+
+
+def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, int]]]:
+    """Camera moves of one clause, whether it negates a camera move, its still phrase, the spans used."""
+    text = clause.text
+    about_camera = bool(CAMERA_CLAUSE.search(text))
+    head = FILLER.match(text)
+    lead = head.end() if head else 0
+    moves: list[Move] = []
+    guessed: set[int] = set()
+    negated = False
+    taken: list[tuple[int, int]] = []
+    for kind, pattern, needs_camera in TRIGGER:
+        for m in pattern.finditer(text):
+            if any(s < m.end() and m.start() < e for s, e in taken):
+                continue
+            bare_negation = kind == "generic" and clause.negated(m.start())  # "no movement"
+            if needs_camera and not about_camera and m.start() != lead and not bare_negation:
+                continue
+            taken.append((m.start(), m.end()))
+            if clause.negated(m.start()):
+                negated = True
+                continue
+            if kind == "generic":
+                continue
+            direction = _direction(text[m.end():], text[:m.start()])
+            table = FAMILY_OF[kind]
+            family = table.get(direction, table.get(""))
+            if kind == "aerial" and (moves or any(k != "aerial" for k, *_ in _kinds_in(text))):
+                continue  # "a drone shot panning left": the other word says the move
+            if family is None:
+                continue
+            phrase = text[m.start():m.end()] + _direction_phrase(text[m.end():])
+            moves.append(Move(family, phrase.strip(), NORMAL, (m.start(), m.end())))
+            if len(table) > 1 and (direction not in table or not direction):
+                guessed.add(len(moves) - 1)
+    # A family guessed for want of a direction ("crane shot") gives way to a stated one of its kind
+    # ("descending": crane-down) in the same clause.
+    stated = {moves[k].family.split("-")[0] for k in range(len(moves)) if k not in guessed}
+    moves = [m for k, m in enumerate(moves) if k not in guessed or m.family.split("-")[0] not in stated]
+    still = STILL.search(text)
+    still_phrase = still.group(0) if still and not clause.negated(still.start()) else ""
+    return moves, negated, still_phrase, taken
+
+
+def _kinds_in(text: str) -> list[tuple[str, int]]:
+    about_camera = bool(CAMERA_CLAUSE.search(text))
+    head = FILLER.match(text)
+    lead = head.end() if head else 0
+    return [(kind, m.start()) for kind, pattern, ctx in TRIGGER if kind not in ("generic", "move")
+            for m in pattern.finditer(text) if not ctx or about_camera or m.start() == lead]
+
+
+def _direction(after: str, before: str) -> str:
+    """The direction the words after a camera verb give ("" when none), else the word just before it."""
+    window = " ".join(after.split()[:7])
+    m = DIRECTIONS.search(window)
+    if m:
+        word = m.group(1) or m.group(2)
+        return DIRECTION_WORDS.get(word.replace("-", " ") if "clockwise" in word else word, "")
+    prev = before.split()[-1:] if before.strip() else []
+    if prev and prev[0] in ("left", "right", "upward", "downward", "clockwise", "counterclockwise"):
+        return DIRECTION_WORDS.get(prev[0], "")
+    return ""
+
+
+def _direction_phrase(after: str) -> str:
+    window = " ".join(after.split()[:7])
+    m = DIRECTIONS.search(window)
+    return " " + window[: m.end()] if m and (m.group(1) or m.group(2)) else ""
+
+
+def _effects_in(clause: Clause) -> list[Effect]:
+    out = []
+    for name, pattern in EFFECTS:
+        for m in pattern.finditer(clause.text):
+            if clause.negated(m.start()):
+                continue
+            out.append(Effect(name, m.group(0), NORMAL, (m.start(), m.end())))
+            break
+    return out
+
+
+def _negative(text: str) -> tuple[set[str], set[str]]:
+    """(families suppressed, names for the log) from the negative prompt: bare words count both ways."""
+    suppressed: set[str] = set()
+    norm = normalise(text)
+    if re.search(r"\b(?:camera (?:movement|motion|moves?|moving)|moving camera|any movement|motion)\b(?! blur)",
+                 norm):
+        suppressed |= set(CAMERA_FAMILIES)
+        return suppressed | _negative_effects(norm), {"all camera moves"} | _negative_effects(norm)
+    for clause in clauses(text):
+        for kind, pattern, _ in TRIGGER:
+            for m in pattern.finditer(clause.text):
+                if kind == "generic" or kind in ("move", "rise", "sink", "approach", "recede"):
+                    continue
+                direction = _direction(clause.text[m.end():], "")
+                table = FAMILY_OF[kind]
+                if direction and direction in table:
+                    suppressed.add(table[direction])
+                else:
+                    suppressed |= set(NEGATIVE_FAMILIES.get(kind, (table.get("", ""),))) - {""}
+    effects = _negative_effects(norm)
+    return suppressed | effects, suppressed | effects
+
+
+def _negative_effects(norm: str) -> set[str]:
+    words = {"snow": r"snow\w*|blizzard|flakes?", "rain": r"rain\w*|drizzl\w*|downpour",
+             "fog": r"fog\w*|mist\w*|haz[ey]|smog", "clouds": r"cloud\w*|overcast"}
+    return {name for name, p in words.items() if re.search(rf"\b(?:{p})\b", norm)}
