@@ -35,8 +35,8 @@ def working_size(width: int, height: int, max_area: int, multiple: int) -> tuple
     aspect = height / width
     h = math.sqrt(max_area * aspect)
     w = h / aspect
-    hm = max(int(h) // multiple, 1) * multiple
-    wm = max(int(w) // multiple, 1) * multiple
+    hm = max(int(h + 1e-6) // multiple, 1) * multiple  # 1e-6: sqrt(399360 * 480 / 832) is 479.99...
+    wm = max(int(w + 1e-6) // multiple, 1) * multiple
     return wm, hm
 
 
