@@ -187,11 +187,17 @@ class WanEngine:
             log(f"segment {seg + 1}: brush reference encoded in {time.monotonic() - t0:.2f} s")
         offset = plan.windows.tweak if ttm is not None and plan.windows is not None else 0
 
+        clock = [time.monotonic()]
+
         def on_step_end(_pipe: Any, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if should_cancel():  # raise, not _interrupt: an interrupted pipeline would still decode
                 raise Cancelled(f"cancelled at step {done + i + 1} of {total}")
             if ttm is not None:
                 kwargs["latents"] = ttm.after_step(offset + i, kwargs["latents"])
+            now = time.monotonic()
+            # One log line per step (seconds each on a GPU): the job's log shows where it is and how fast.
+            log(f"step {done + i + 1}/{total} ({now - clock[0]:.2f} s)")
+            clock[0] = now
             progress(Progress(done + i + 1, total, "step"))
             return kwargs
 
