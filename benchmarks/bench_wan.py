@@ -29,18 +29,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tiny-model builder shared with the tests
 
-from kinema.engines import EngineInputs, Progress  # noqa: E402
-from kinema.engines.geometry import resize_image  # noqa: E402
-from kinema.engines.wan.config import Lora, WanSettings  # noqa: E402
-from kinema.engines.wan.folder import inspect_folder  # noqa: E402
-from kinema.pipeline import Pipeline  # noqa: E402
-from kinema.settings import Settings  # noqa: E402
+from kinema.engines import EngineInputs, Progress
+from kinema.engines.geometry import resize_image
+from kinema.engines.wan.config import Lora, WanSettings
+from kinema.engines.wan.folder import inspect_folder
+from kinema.pipeline import Pipeline
+from kinema.settings import Settings
 
 
 def _image(w: int, h: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-    img[h // 4: h // 2, w // 4: w // 2] = (230, 40, 40)
+    img[h // 4 : h // 2, w // 4 : w // 2] = (230, 40, 40)
     return img
 
 
@@ -64,14 +64,26 @@ def bench_cpu(runs: int, steps: int, area: int) -> None:
 
         def stock() -> np.ndarray:
             cond = Image.fromarray(resize_image(image, (w, h)))
-            out = pipe(image=cond, prompt=plan.prompt, negative_prompt=plan.negative_prompt, height=h, width=w,
-                       num_frames=plan.segment_frames, num_inference_steps=steps, guidance_scale=plan.guidance,
-                       generator=torch.Generator().manual_seed(plan.seed), output_type="np").frames[0]
+            out = pipe(
+                image=cond,
+                prompt=plan.prompt,
+                negative_prompt=plan.negative_prompt,
+                height=h,
+                width=w,
+                num_frames=plan.segment_frames,
+                num_inference_steps=steps,
+                guidance_scale=plan.guidance,
+                generator=torch.Generator().manual_seed(plan.seed),
+                output_type="np",
+            ).frames[0]
             return np.asarray(out)
 
         def ours() -> list[np.ndarray]:
-            return list(engine.frames(inputs, size=(w, h), progress=lambda p: None, should_cancel=lambda: False,
-                                      log=lambda m: None))
+            return list(
+                engine.frames(
+                    inputs, size=(w, h), progress=lambda p: None, should_cancel=lambda: False, log=lambda m: None
+                )
+            )
 
         stock(), ours()  # warm-up
         # Wall time and this process's CPU time (torch on one thread: on a shared machine the CPU time is the
@@ -80,7 +92,7 @@ def bench_cpu(runs: int, steps: int, area: int) -> None:
         cpu: dict[str, list[float]] = {"stock": [], "ours": []}
         out: dict[str, Any] = {}
         for i in range(runs):  # alternating order, so that drifts of a shared machine cancel out
-            for name in (("stock", "ours") if i % 2 == 0 else ("ours", "stock")):
+            for name in ("stock", "ours") if i % 2 == 0 else ("ours", "stock"):
                 w0, c0 = time.perf_counter(), time.process_time()
                 out[name] = stock() if name == "stock" else ours()
                 wall[name].append(time.perf_counter() - w0)
@@ -92,20 +104,27 @@ def bench_cpu(runs: int, steps: int, area: int) -> None:
         for _ in range(max(1, runs // 2)):
             pipeline = Pipeline(Settings(output_short_side=h), engine)
             t0 = time.perf_counter()
-            pipeline.render(inputs, Path(tmp) / "clip.mp4", progress=lambda p: None, should_cancel=lambda: False,
-                            log=lambda m: None)
+            pipeline.render(
+                inputs, Path(tmp) / "clip.mp4", progress=lambda p: None, should_cancel=lambda: False, log=lambda m: None
+            )
             t_render.append(time.perf_counter() - t0)
         med = {k: {n: statistics.median(v) for n, v in d.items()} for k, d in (("wall", wall), ("cpu", cpu))}
         mr = statistics.median(t_render)
-        print(f"tiny Wan I2V on CPU, {w}x{h}, {plan.segment_frames} frames, {steps} steps, guidance "
-              f"{plan.guidance:g}, {runs} runs each (medians)")
+        print(
+            f"tiny Wan I2V on CPU, {w}x{h}, {plan.segment_frames} frames, {steps} steps, guidance "
+            f"{plan.guidance:g}, {runs} runs each (medians)"
+        )
         for k in ("wall", "cpu"):
             ms, mo = med[k]["stock"], med[k]["ours"]
-            print(f"  {k:4} time: stock pipeline call {ms:.3f} s, kinema engine frames() {mo:.3f} s, "
-                  f"ratio {mo / ms:.3f} (target <= 1.05)")
+            print(
+                f"  {k:4} time: stock pipeline call {ms:.3f} s, kinema engine frames() {mo:.3f} s, "
+                f"ratio {mo / ms:.3f} (target <= 1.05)"
+            )
         print(f"  max frame difference {same} (uint8 levels, against the stock call's frames rounded)")
-        print(f"  apart: rate conversion 16 -> 30 fps + encode {mr - med['wall']['ours']:.3f} s wall "
-              f"(150 frames, short side {h})")
+        print(
+            f"  apart: rate conversion 16 -> 30 fps + encode {mr - med['wall']['ours']:.3f} s wall "
+            f"(150 frames, short side {h})"
+        )
 
 
 def bench_gpu(model: Path, lora: Path | None, device: str, offload: str) -> None:
@@ -115,12 +134,15 @@ def bench_gpu(model: Path, lora: Path | None, device: str, offload: str) -> None
 
     info = inspect_folder(model)
     base = WanSettings(model=model, steps=40, offload=offload)
-    cases = [(f"{label}, 40 steps", replace(base, max_area=area)) for label, area in (("480p", 480 * 832),
-                                                                                        ("720p", 720 * 1280))]
+    cases = [
+        (f"{label}, 40 steps", replace(base, max_area=area))
+        for label, area in (("480p", 480 * 832), ("720p", 720 * 1280))
+    ]
     if lora is not None:
-        cases += [(f"{label}, 4 steps + LoRA", replace(base, max_area=area, steps=4, loras=(Lora(lora),),
-                                                       lora_no_cfg=True))
-                  for label, area in (("480p", 480 * 832), ("720p", 720 * 1280))]
+        cases += [
+            (f"{label}, 4 steps + LoRA", replace(base, max_area=area, steps=4, loras=(Lora(lora),), lora_no_cfg=True))
+            for label, area in (("480p", 480 * 832), ("720p", 720 * 1280))
+        ]
     engine: Any = None
     for label, settings in cases:
         if engine is None or engine.settings.loras != settings.loras:  # one model in memory at a time
@@ -135,7 +157,7 @@ def bench_gpu(model: Path, lora: Path | None, device: str, offload: str) -> None
         inputs = EngineInputs(prompt="a person turns and smiles", image=image, seed=1)
         marks: dict[str, float] = {}
 
-        def progress(p: Progress) -> None:
+        def progress(p: Progress, marks: dict[str, float] = marks) -> None:
             marks.setdefault(p.stage + "_first", time.perf_counter())
             marks[p.stage] = time.perf_counter()
 
@@ -143,15 +165,18 @@ def bench_gpu(model: Path, lora: Path | None, device: str, offload: str) -> None
         pipeline = Pipeline(Settings(), engine)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            pipeline.render(inputs, Path(tmp) / "clip.mp4", progress=progress, should_cancel=lambda: False,
-                            log=lambda m: None)
+            pipeline.render(
+                inputs, Path(tmp) / "clip.mp4", progress=progress, should_cancel=lambda: False, log=lambda m: None
+            )
         t_end = time.perf_counter()
         peak = torch.cuda.max_memory_allocated(device) / 2**30
         w, h = engine.plan(inputs).size
-        print(f"{label} ({w}x{h}, 81 frames): to first step {marks['step_first'] - t0:.1f} s, "
-              f"steps {marks['step'] - marks['step_first']:.1f} s, decode {marks['decode'] - marks['step']:.1f} s, "
-              f"rate conversion + encode {t_end - marks['decode']:.1f} s, total {t_end - t0:.1f} s, "
-              f"peak GPU memory {peak:.1f} GiB")
+        print(
+            f"{label} ({w}x{h}, 81 frames): to first step {marks['step_first'] - t0:.1f} s, "
+            f"steps {marks['step'] - marks['step_first']:.1f} s, decode {marks['decode'] - marks['step']:.1f} s, "
+            f"rate conversion + encode {t_end - marks['decode']:.1f} s, total {t_end - t0:.1f} s, "
+            f"peak GPU memory {peak:.1f} GiB"
+        )
 
 
 def main() -> None:

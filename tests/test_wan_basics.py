@@ -36,27 +36,44 @@ def test_the_wan_alias_names_the_wan_loader() -> None:
     assert resolve_spec("wan") == "kinema.engines.wan:load"
 
 
-def _folder(root: Path, *, transformer: dict[str, object] | None = None, index: dict[str, object] | None = None,
-            weights: bool = True) -> Path:
+def _folder(
+    root: Path,
+    *,
+    transformer: dict[str, object] | None = None,
+    index: dict[str, object] | None = None,
+    weights: bool = True,
+) -> Path:
     """A JSON-only stand-in for a diffusers folder (inspect_folder reads nothing else)."""
     idx: dict[str, object] = {
-        "_class_name": "WanImageToVideoPipeline", "transformer": ["diffusers", "WanTransformer3DModel"],
-        "transformer_2": [None, None], "vae": ["diffusers", "AutoencoderKLWan"],
-        "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "T5TokenizerFast"],
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"], "image_encoder": ["transformers", "CLIPVisionModel"],
-        "image_processor": ["transformers", "CLIPImageProcessor"], **(index or {}),
+        "_class_name": "WanImageToVideoPipeline",
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "transformer_2": [None, None],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5TokenizerFast"],
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "image_encoder": ["transformers", "CLIPVisionModel"],
+        "image_processor": ["transformers", "CLIPImageProcessor"],
+        **(index or {}),
     }
     root.mkdir(parents=True)
     (root / "model_index.json").write_text(json.dumps(idx))
-    configs = {"transformer": {"patch_size": [1, 2, 2], **(transformer or {})}, "transformer_2": {"patch_size": [1, 2, 2]},
-               "vae": {"scale_factor_spatial": 16 if (index or {}).get("expand_timesteps") else 8},
-               "text_encoder": {}, "image_encoder": {}}
+    configs = {
+        "transformer": {"patch_size": [1, 2, 2], **(transformer or {})},
+        "transformer_2": {"patch_size": [1, 2, 2]},
+        "vae": {"scale_factor_spatial": 16 if (index or {}).get("expand_timesteps") else 8},
+        "text_encoder": {},
+        "image_encoder": {},
+    }
     for name, value in idx.items():
         if name.startswith("_") or not isinstance(value, list) or value[0] is None:
             continue
         (root / name).mkdir()
-        fname = {"tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json",
-                 "image_processor": "preprocessor_config.json"}.get(name, "config.json")
+        fname = {
+            "tokenizer": "tokenizer_config.json",
+            "scheduler": "scheduler_config.json",
+            "image_processor": "preprocessor_config.json",
+        }.get(name, "config.json")
         (root / name / fname).write_text(json.dumps(configs.get(name, {})))
         if weights and name in configs:
             (root / name / "diffusion_pytorch_model.safetensors").write_bytes(b"x")
@@ -87,11 +104,23 @@ def test_missing_or_incomplete_folders_are_named(tmp_path: Path) -> None:
 def test_variants_are_told_apart_by_their_configs(tmp_path: Path) -> None:
     i2v = inspect_folder(_folder(tmp_path / "i2v", transformer={"image_dim": 1280}))
     flf = inspect_folder(_folder(tmp_path / "flf", transformer={"image_dim": 1280, "pos_embed_seq_len": 514}))
-    a14b = inspect_folder(_folder(tmp_path / "a14b", index={
-        "transformer_2": ["diffusers", "WanTransformer3DModel"], "image_encoder": [None, None],
-        "image_processor": [None, None], "boundary_ratio": 0.9}))
-    ti2v = inspect_folder(_folder(tmp_path / "ti2v", index={
-        "expand_timesteps": True, "image_encoder": [None, None], "image_processor": [None, None]}))
+    a14b = inspect_folder(
+        _folder(
+            tmp_path / "a14b",
+            index={
+                "transformer_2": ["diffusers", "WanTransformer3DModel"],
+                "image_encoder": [None, None],
+                "image_processor": [None, None],
+                "boundary_ratio": 0.9,
+            },
+        )
+    )
+    ti2v = inspect_folder(
+        _folder(
+            tmp_path / "ti2v",
+            index={"expand_timesteps": True, "image_encoder": [None, None], "image_processor": [None, None]},
+        )
+    )
     assert (i2v.variant, i2v.tail, i2v.fps, i2v.multiple) == ("Wan 2.1 I2V", False, 16.0, 16)
     assert (flf.variant, flf.tail, flf.needs_two_images) == ("Wan 2.1 FLF2V", True, True)
     assert (a14b.variant, a14b.tail, a14b.two_experts, a14b.default_guidance) == ("Wan 2.2 I2V-A14B", True, True, 3.5)
@@ -124,8 +153,14 @@ def test_segments_and_brush_windows() -> None:
 
 
 def test_settings_from_env() -> None:
-    s = WanSettings.from_env({"KINEMA_WAN_MODEL": "/m", "KINEMA_WAN_STEPS": "4", "KINEMA_WAN_DTYPE": "bf16",
-                              "KINEMA_WAN_LORA": "/l/a.safetensors:0.8,/l/b.safetensors"})
+    s = WanSettings.from_env(
+        {
+            "KINEMA_WAN_MODEL": "/m",
+            "KINEMA_WAN_STEPS": "4",
+            "KINEMA_WAN_DTYPE": "bf16",
+            "KINEMA_WAN_LORA": "/l/a.safetensors:0.8,/l/b.safetensors",
+        }
+    )
     assert (s.model, s.steps, s.dtype) == (Path("/m"), 4, "bfloat16")
     assert [(str(x.path), x.scale) for x in s.loras] == [("/l/a.safetensors", 0.8), ("/l/b.safetensors", 1.0)]
     assert s.no_cfg  # a LoRA at 4 steps is a distilled run: guidance 1

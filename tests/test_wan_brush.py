@@ -12,21 +12,33 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from wan_fixtures import counting, load_wan, tiny_folders
 
-from wan_fixtures import counting, load_wan, wan_folders  # noqa: F401  (wan_folders is a fixture)
-
-from kinema.engines import DynamicBrush, EngineInputs  # noqa: E402
-from kinema.engines.wan.brush import latent_masks, render_reference  # noqa: E402
-from kinema.engines.wan.engine import encode_reference  # noqa: E402
+from kinema.engines import DynamicBrush, EngineInputs
+from kinema.engines.wan.brush import latent_masks, render_reference
+from kinema.engines.wan.engine import encode_reference
 
 STEPS, TWEAK, TSTRONG, STATIC = 6, 1, 4, 5
 
 
 @pytest.fixture(scope="module")
-def engine(wan_folders: dict[str, Path]) -> Any:
-    return load_wan({"KINEMA_WAN_MODEL": str(wan_folders["i2v"]), "KINEMA_WAN_STEPS": str(STEPS),
-                     "KINEMA_WAN_MAX_AREA": "4096", "KINEMA_WAN_BRUSH_TWEAK": "0.17",
-                     "KINEMA_WAN_BRUSH_TSTRONG": "0.67", "KINEMA_WAN_BRUSH_STATIC": "0.83"})
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Wan I2V and FLF2V folders, written with ``save_pretrained``."""
+    return tiny_folders(tmp_path_factory.mktemp("wan-models"))
+
+
+@pytest.fixture(scope="module")
+def engine(folders: dict[str, Path]) -> Any:
+    return load_wan(
+        {
+            "KINEMA_WAN_MODEL": str(folders["i2v"]),
+            "KINEMA_WAN_STEPS": str(STEPS),
+            "KINEMA_WAN_MAX_AREA": "4096",
+            "KINEMA_WAN_BRUSH_TWEAK": "0.17",
+            "KINEMA_WAN_BRUSH_TSTRONG": "0.67",
+            "KINEMA_WAN_BRUSH_STATIC": "0.83",
+        }
+    )
 
 
 def test_latent_masks_follow_wans_compression() -> None:
@@ -50,17 +62,23 @@ def test_brush_latents_are_held_to_the_noised_reference_in_their_windows(engine:
     still = np.zeros((64, 64), dtype=bool)
     still[48:, :] = True
     # Trajectory in input pixels, origin bottom-left: the square's centre moves 24 px to the right.
-    inputs = EngineInputs(prompt="the red square slides right", image=image, cfg_scale=0.0, seed=9,
-                          static_mask=still, dynamic_brushes=(DynamicBrush(moving, ((16, 48), (40, 48))),))
+    inputs = EngineInputs(
+        prompt="the red square slides right",
+        image=image,
+        cfg_scale=0.0,
+        seed=9,
+        static_mask=still,
+        dynamic_brushes=(DynamicBrush(moving, ((16, 48), (40, 48))),),
+    )
     pipe = engine.main.pipe
     logs: list[str] = []
     with counting(pipe.transformer, keep=True) as spy:
-        frames = list(engine.frames(inputs, size=(64, 64), progress=lambda p: None, should_cancel=lambda: False,
-                                    log=logs.append))
+        frames = list(
+            engine.frames(inputs, size=(64, 64), progress=lambda p: None, should_cancel=lambda: False, log=logs.append)
+        )
     assert len(frames) == 81 and len(spy) == STEPS - TWEAK  # starts at step 1: 5 steps run, one call each
     assert "set_timesteps" not in vars(pipe.scheduler)  # the start-at-step hook is gone after the call
-    assert any("start at step 1/6, dynamic regions held until step 4, static region until step 5" in m
-               for m in logs)
+    assert any("start at step 1/6, dynamic regions held until step 4, static region until step 5" in m for m in logs)
 
     # What the brush should hold: the cut-and-drag reference, VAE-encoded, at the model's size and frames.
     size = engine.plan(inputs).size

@@ -11,19 +11,24 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+from wan_fixtures import counting, load_wan, tiny_folders
 
-from wan_fixtures import counting, load_wan, wan_folders  # noqa: F401  (wan_folders is a fixture)
-
-from kinema.engines import EngineInputs, Progress  # noqa: E402
-from kinema.engines.geometry import resize_image  # noqa: E402
-from kinema.errors import Cancelled, InputError  # noqa: E402
-from kinema.pipeline import Pipeline  # noqa: E402
-from kinema.settings import Settings  # noqa: E402
+from kinema.engines import EngineInputs, Progress
+from kinema.engines.geometry import resize_image
+from kinema.errors import Cancelled, InputError
+from kinema.pipeline import Pipeline
+from kinema.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def engine(wan_folders: dict[str, Path]) -> Any:
-    return load_wan({"KINEMA_WAN_MODEL": str(wan_folders["i2v"]), "KINEMA_WAN_FLF_MODEL": str(wan_folders["flf"])})
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Wan I2V and FLF2V folders, written with ``save_pretrained``."""
+    return tiny_folders(tmp_path_factory.mktemp("wan-models"))
+
+
+@pytest.fixture(scope="module")
+def engine(folders: dict[str, Path]) -> Any:
+    return load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"]), "KINEMA_WAN_FLF_MODEL": str(folders["flf"])})
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +40,12 @@ def image() -> np.ndarray:
 
 
 def _run(engine: Any, inputs: EngineInputs, **kw: Any) -> list[np.ndarray]:
-    args: dict[str, Any] = {"size": (64, 48), "progress": lambda p: None, "should_cancel": lambda: False,
-                            "log": lambda m: None}
+    args: dict[str, Any] = {
+        "size": (64, 48),
+        "progress": lambda p: None,
+        "should_cancel": lambda: False,
+        "log": lambda m: None,
+    }
     return list(engine.frames(inputs, **{**args, **kw}))
 
 
@@ -48,8 +57,9 @@ def _video_frames(path: Path) -> tuple[int, float]:
 
 
 @pytest.mark.parametrize("duration,native,out", [(5, 81, 150), (10, 161, 300)])
-def test_duration_gives_the_contract_frames_at_30_fps(engine: Any, image: np.ndarray, tmp_path: Path,
-                                                      duration: int, native: int, out: int) -> None:
+def test_duration_gives_the_contract_frames_at_30_fps(
+    engine: Any, image: np.ndarray, tmp_path: Path, duration: int, native: int, out: int
+) -> None:
     yielded: list[np.ndarray] = []
     real_frames = engine.frames
 
@@ -63,8 +73,13 @@ def test_duration_gives_the_contract_frames_at_30_fps(engine: Any, image: np.nda
     engine.frames = spy
     try:
         with counting(engine.main.pipe.image_encoder, keep=True) as clip:
-            made = pipe.render(clip_image, tmp_path / "clip.mp4", progress=lambda p: None,
-                               should_cancel=lambda: False, log=lambda m: None)
+            made = pipe.render(
+                clip_image,
+                tmp_path / "clip.mp4",
+                progress=lambda p: None,
+                should_cancel=lambda: False,
+                log=lambda m: None,
+            )
     finally:
         del engine.frames
     assert len(yielded) == native  # 16 fps: 81 frames, then 80 more (no repeated or skipped frame)
@@ -80,24 +95,32 @@ def test_duration_gives_the_contract_frames_at_30_fps(engine: Any, image: np.nda
 def test_tail_image_goes_to_the_flf_model_as_last_image(engine: Any, image: np.ndarray) -> None:
     tail = np.ascontiguousarray(image[::-1])
     inputs = EngineInputs(prompt="p", image=image, tail_image=tail, seed=2)
-    with counting(engine.flf.pipe.image_encoder, keep=True) as flf_clip, \
-            counting(engine.main.pipe.transformer) as main_calls:
+    with (
+        counting(engine.flf.pipe.image_encoder, keep=True) as flf_clip,
+        counting(engine.main.pipe.transformer) as main_calls,
+    ):
         frames = _run(engine, inputs)
     assert len(frames) == 81 and len(main_calls) == 0
     (call,) = flf_clip.calls
     pixels = call["pixel_values"].numpy()  # the image and the tail image, encoded together
     size = engine.plan(inputs).size
     proc = engine.flf.pipe.image_processor
-    want = proc(images=[Image.fromarray(resize_image(x, size)) for x in (image, tail)],
-                return_tensors="pt").pixel_values.numpy()
+    want = proc(
+        images=[Image.fromarray(resize_image(x, size)) for x in (image, tail)], return_tensors="pt"
+    ).pixel_values.numpy()
     assert pixels.shape[0] == 2 and np.allclose(pixels, want, atol=1e-5)
 
 
-def test_tail_image_refused_by_an_i2v_only_server(wan_folders: dict[str, Path], image: np.ndarray) -> None:
-    i2v_only = load_wan({"KINEMA_WAN_MODEL": str(wan_folders["i2v"])})
+def test_tail_image_refused_by_an_i2v_only_server(folders: dict[str, Path], image: np.ndarray) -> None:
+    i2v_only = load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"])})
     with pytest.raises(InputError) as err:
-        i2v_only.frames(EngineInputs(prompt="p", image=image, tail_image=image), size=(64, 48),
-                        progress=lambda p: None, should_cancel=lambda: False, log=lambda m: None)
+        i2v_only.frames(
+            EngineInputs(prompt="p", image=image, tail_image=image),
+            size=(64, 48),
+            progress=lambda p: None,
+            should_cancel=lambda: False,
+            log=lambda m: None,
+        )
     assert err.value.status_code == 422
     (item,) = err.value.body()["detail"]
     assert item["loc"] == ["body", "tail_image_url"] and "cannot use a tail image" in item["msg"]
@@ -120,13 +143,19 @@ def test_same_seed_same_frames(engine: Any, image: np.ndarray) -> None:
     assert any(not np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
-def test_cancel_mid_denoise_stops_within_one_step_and_the_engine_stays_loaded(engine: Any,
-                                                                              image: np.ndarray) -> None:
+def test_cancel_mid_denoise_stops_within_one_step_and_the_engine_stays_loaded(engine: Any, image: np.ndarray) -> None:
     seen: list[Progress] = []
-    with counting(engine.main.pipe.transformer) as calls, counting(engine.main.pipe.vae.decoder) as decodes:
-        with pytest.raises(Cancelled):
-            _run(engine, EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=4, duration_s=10),
-                 progress=seen.append, should_cancel=lambda: len(seen) >= 2)
+    with (
+        counting(engine.main.pipe.transformer) as calls,
+        counting(engine.main.pipe.vae.decoder) as decodes,
+        pytest.raises(Cancelled),
+    ):
+        _run(
+            engine,
+            EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=4, duration_s=10),
+            progress=seen.append,
+            should_cancel=lambda: len(seen) >= 2,
+        )
     assert [str(p) for p in seen] == ["step 1/6", "step 2/6"]
     assert len(calls) == 3 and len(decodes) == 0  # the step in flight, no more; nothing decoded
     assert len(_run(engine, EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=4))) == 81
@@ -136,17 +165,39 @@ def test_progress_stages_arrive_in_order(engine: Any, image: np.ndarray, tmp_pat
     seen: list[Progress] = []
     logs: list[str] = []
     pipe = Pipeline(Settings(output_short_side=48), engine)
-    pipe.render(EngineInputs(prompt="p", image=image, duration_s=10, seed=5), tmp_path / "c.mp4",
-                progress=seen.append, should_cancel=lambda: False, log=logs.append)
+    pipe.render(
+        EngineInputs(prompt="p", image=image, duration_s=10, seed=5),
+        tmp_path / "c.mp4",
+        progress=seen.append,
+        should_cancel=lambda: False,
+        log=logs.append,
+    )
     steps = [p for p in seen if p.stage == "step"]
     assert [p.step for p in steps] == list(range(1, 7)) and {p.total for p in steps} == {6}
     order = [(p.stage, p.step) for p in seen if p.stage in ("step", "decode")]
-    assert order == [("step", 1), ("step", 2), ("step", 3), ("decode", 1),
-                     ("step", 4), ("step", 5), ("step", 6), ("decode", 2)]
+    assert order == [
+        ("step", 1),
+        ("step", 2),
+        ("step", 3),
+        ("decode", 1),
+        ("step", 4),
+        ("step", 5),
+        ("step", 6),
+        ("decode", 2),
+    ]
     first_out = min(i for i, p in enumerate(seen) if p.stage in ("interpolate", "encode"))
     assert seen.index(Progress(1, 2, "decode")) < first_out
     assert [p.step for p in seen if p.stage == "encode"] == list(range(1, 301))
     text = "\n".join(logs)
-    for needle in ("Wan 2.1 I2V", "float32 on cpu", "3 steps", "guidance 5", "32x16", "seed 5",
-                   "segment 2/2", "s/step", "decode"):
+    for needle in (
+        "Wan 2.1 I2V",
+        "float32 on cpu",
+        "3 steps",
+        "guidance 5",
+        "32x16",
+        "seed 5",
+        "segment 2/2",
+        "s/step",
+        "decode",
+    ):
         assert needle in text

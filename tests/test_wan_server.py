@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from conftest import jpeg_bytes
+from server import Server, create_key, free_port, running_server, stop_server
+from test_compat_python import run_client
+from wan_fixtures import BASE_ENV, tiny_folders
 
-from wan_fixtures import BASE_ENV, wan_folders  # noqa: F401  (wan_folders is a fixture)
-
-from conftest import jpeg_bytes  # noqa: E402
-from kinema.tls import TlsFiles, ensure_local_tls  # noqa: E402
-from server import Server, create_key, free_port, running_server, stop_server  # noqa: E402
-from test_compat_python import run_client  # noqa: E402
+from kinema.tls import TlsFiles, ensure_local_tls
 
 #: One torch thread per worker (see wan_fixtures) and small clips: these servers run tiny models.
 SERVER_ENV = {**BASE_ENV, "KINEMA_WAN_STEPS": "2", "OMP_NUM_THREADS": "1", "KINEMA_OUTPUT_SHORT_SIDE": "90"}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Wan I2V and FLF2V folders, written with ``save_pretrained``."""
+    return tiny_folders(tmp_path_factory.mktemp("wan-models"))
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +42,13 @@ def image_file(tmp_path_factory: pytest.TempPathFactory, photo: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wan_server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles, wan_folders: dict[str, Path]) -> Iterator[Server]:
-    env = {**SERVER_ENV, "KINEMA_WAN_MODEL": str(wan_folders["i2v"]), "SSL_CERT_FILE": str(tls.ca_cert)}
+def wan_server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles, folders: dict[str, Path]) -> Iterator[Server]:
+    env = {**SERVER_ENV, "KINEMA_WAN_MODEL": str(folders["i2v"]), "SSL_CERT_FILE": str(tls.ca_cert)}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSL_CERT_FILE", str(tls.ca_cert))
-        cm = running_server(tmp_path_factory.mktemp("kinema"), engine="wan", tls=(tls.cert, tls.key), env=env,
-                            ready_timeout=120)
+        cm = running_server(
+            tmp_path_factory.mktemp("kinema"), engine="wan", tls=(tls.cert, tls.key), env=env, ready_timeout=120
+        )
         server = cm.__enter__()
     try:
         yield server
@@ -48,20 +56,29 @@ def wan_server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles, wan_fold
         cm.__exit__(None, None, None)
 
 
-def test_a_job_on_the_tiny_model_completes_through_fal_client(wan_server: Server, tls: TlsFiles,
-                                                               image_file: Path) -> None:
-    out = run_client(wan_server, tls, image_file, """
+def test_a_job_on_the_tiny_model_completes_through_fal_client(
+    wan_server: Server, tls: TlsFiles, image_file: Path
+) -> None:
+    out = run_client(
+        wan_server,
+        tls,
+        image_file,
+        """
         handle = fal_client.submit(EP, arguments={**ARGS, "cfg_scale": 0.0, "seed": 5})
         result = handle.get()
         final = handle.status(with_logs=True)
         emit({"result": result, "final": type(final).__name__, "logs": [l["message"] for l in final.logs]})
-    """, timeout=240)
+    """,
+        timeout=240,
+    )
     assert out["final"] == "Completed"
     video = out["result"]["video"]
     assert video["content_type"] == "video/mp4" and video["file_size"] > 1000
-    mp4 = httpx.get(video["url"], verify=str(tls.ca_cert), timeout=30).content
-    import av  # the clip the user downloads: 150 frames at 30 fps
+    mp4 = httpx.get(video["url"], verify=ssl.create_default_context(cafile=str(tls.ca_cert)), timeout=30).content
     import io
+
+    import av  # the clip the user downloads: 150 frames at 30 fps
+
     with av.open(io.BytesIO(mp4)) as box:
         stream = box.streams.video[0]
         assert (sum(1 for _ in box.decode(stream)), float(stream.average_rate)) == (150, 30.0)
@@ -78,10 +95,14 @@ def test_a_missing_model_folder_is_a_clear_start_up_error_in_health(tmp_path: Pa
     port = free_port()
     missing = tmp_path / "no-such-model"
     env = {**__import__("os").environ, **SERVER_ENV, "KINEMA_ENGINE": "wan", "KINEMA_WAN_MODEL": str(missing)}
-    log = open(data_dir / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "kinema", "serve", "--port", str(port), "--data-dir",
-                             str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
+    with open(data_dir / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kinema", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", key, data_dir, proc, data_dir / "server.log")
     try:
         deadline = time.monotonic() + 90

@@ -7,19 +7,18 @@ tiny VAE 15x slower (4.9 s against 0.27 s for an 81-frame encode, measured).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 pytest.importorskip("diffusers", reason="the Wan engine needs the extra: pip install -e '.[diffusion]'")
 
-import torch  # noqa: E402
+import torch
+from wan_tiny import save_tiny_wan
 
-from kinema.engines import load_engine  # noqa: E402
-from kinema.settings import Settings  # noqa: E402
-from wan_tiny import save_tiny_wan  # noqa: E402
+from kinema.engines import load_engine
+from kinema.settings import Settings
 
 __all__ = ["BASE_ENV", "counting", "load_wan", "tiny_folders"]
 
@@ -50,10 +49,12 @@ class counting:
         self.module, self.keep = module, keep
         self.calls: list[dict[str, Any]] = []
 
-    def __enter__(self) -> counting:
+    def __enter__(self) -> Self:
         def hook(_m: Any, args: Any, kwargs: Any) -> None:
-            self.calls.append({k: v.detach().clone() for k, v in kwargs.items()
-                               if self.keep and isinstance(v, torch.Tensor)} | {"args": args if self.keep else ()})
+            self.calls.append(
+                {k: v.detach().clone() for k, v in kwargs.items() if self.keep and isinstance(v, torch.Tensor)}
+                | {"args": args if self.keep else ()}
+            )
 
         self.handle = self.module.register_forward_pre_hook(hook, with_kwargs=True)
         return self
@@ -63,8 +64,3 @@ class counting:
 
     def __len__(self) -> int:
         return len(self.calls)
-
-
-@pytest.fixture(scope="session")
-def wan_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    yield tiny_folders(tmp_path_factory.mktemp("wan-models"))

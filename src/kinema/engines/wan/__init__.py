@@ -29,8 +29,10 @@ def load(settings: Settings, device: str) -> Engine:
     if flf is not None and not flf.tail:
         raise EngineLoadError(f"KINEMA_WAN_FLF_MODEL={flf.path}: a {flf.variant} folder cannot honour a tail image")
     if flf is not None and flf.fps != main.fps:
-        raise EngineLoadError(f"KINEMA_WAN_FLF_MODEL={flf.path}: {flf.variant} runs at {flf.fps:g} fps, "
-                              f"KINEMA_WAN_MODEL at {main.fps:g} fps; a 10 s tail clip needs both at one rate")
+        raise EngineLoadError(
+            f"KINEMA_WAN_FLF_MODEL={flf.path}: {flf.variant} runs at {flf.fps:g} fps, "
+            f"KINEMA_WAN_MODEL at {main.fps:g} fps; a 10 s tail clip needs both at one rate"
+        )
     try:
         # torch and diffusers load only when this engine is chosen (seconds of import, GBs of address
         # space): kinema's default install and its motion engine never import them.

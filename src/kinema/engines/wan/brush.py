@@ -45,12 +45,12 @@ class Reference:
     static: np.ndarray | None  # (H, W) bool
 
     def segment(self, start: int, count: int) -> Reference:
-        return Reference(self.frames[start:start + count], self.dynamic[start:start + count], self.static)
+        return Reference(self.frames[start : start + count], self.dynamic[start : start + count], self.static)
 
 
 def _shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     h, w = mask.shape
-    m = np.float32([[1, 0, round(dx)], [0, 1, round(dy)]])
+    m = np.array([[1, 0, round(dx)], [0, 1, round(dy)]], dtype=np.float32)
     moved = cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     return np.asarray(moved, dtype=bool)
 
@@ -63,7 +63,7 @@ def render_reference(inputs: EngineInputs, size: tuple[int, int], num_frames: in
     """
     brush_only = dataclasses.replace(inputs, prompt="", negative_prompt="", tail_image=None)
     n = brush_only.num_frames
-    picks = [min(int(round(i * OUTPUT_FPS / fps)), n - 1) for i in range(num_frames)]
+    picks = [min(round(i * OUTPUT_FPS / fps), n - 1) for i in range(num_frames)]
     wanted: dict[int, list[int]] = {}
     for i, p in enumerate(picks):
         wanted.setdefault(p, []).append(i)
@@ -94,7 +94,7 @@ def latent_masks(masks: np.ndarray, temporal: int = 4, spatial: int = 8) -> np.n
     """(F, H, W) bool frame masks → (T, H/spatial, W/spatial) bool latent masks (T = (F − 1)/temporal + 1)."""
     f, h, w = masks.shape
     cover = masks.reshape(f, h // spatial, spatial, w // spatial, spatial).mean(axis=(2, 4))
-    groups = [cover[:1]] + [cover[1 + t * temporal: 1 + (t + 1) * temporal] for t in range((f - 1) // temporal)]
+    groups = [cover[:1]] + [cover[1 + t * temporal : 1 + (t + 1) * temporal] for t in range((f - 1) // temporal)]
     return np.stack([g.mean(axis=0) for g in groups]) >= 0.5
 
 
@@ -106,8 +106,15 @@ class TimeToMove:
     schedule's noise levels (steps + 1 values, the last 0).
     """
 
-    def __init__(self, reference: torch.Tensor, noise: torch.Tensor, dynamic: np.ndarray,
-                 static: np.ndarray | None, windows: BrushWindows, sigmas: torch.Tensor):
+    def __init__(
+        self,
+        reference: torch.Tensor,
+        noise: torch.Tensor,
+        dynamic: np.ndarray,
+        static: np.ndarray | None,
+        windows: BrushWindows,
+        sigmas: torch.Tensor,
+    ):
         self.reference = reference.float()
         self.noise = noise.float().to(reference.device)
         dev = reference.device

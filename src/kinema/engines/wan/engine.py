@@ -95,8 +95,9 @@ class WanEngine:
                 "tail_image_unsupported",
             )
         if tail and brush:
-            raise InputError.single(["body", "tail_image_url"],
-                                    "a tail image cannot be combined with the motion brush", "value_error")
+            raise InputError.single(
+                ["body", "tail_image_url"], "a tail image cannot be combined with the motion brush", "value_error"
+            )
         info = self.main.info
         h, w = inputs.image.shape[:2]
         size = working_size(w, h, self.settings.max_area, info.multiple)
@@ -107,11 +108,17 @@ class WanEngine:
             windows = brush_windows(steps, s.brush_tweak, s.brush_tstrong, s.brush_static)
         default = self.settings.guidance if self.settings.guidance is not None else info.default_guidance
         return Plan(
-            size=size, segment_frames=segment_frames(self.fps), segments=segments_for(inputs.duration_s),
-            steps=steps, guidance=guidance_for(inputs.cfg_scale, default, no_cfg=self.settings.no_cfg),
+            size=size,
+            segment_frames=segment_frames(self.fps),
+            segments=segments_for(inputs.duration_s),
+            steps=steps,
+            guidance=guidance_for(inputs.cfg_scale, default, no_cfg=self.settings.no_cfg),
             seed=int(inputs.seed) if inputs.seed is not None else secrets.randbelow(2**31),
-            prompt=inputs.prompt, negative_prompt=inputs.negative_prompt.strip() or self.settings.negative_prompt,
-            tail=tail, windows=windows)
+            prompt=inputs.prompt,
+            negative_prompt=inputs.negative_prompt.strip() or self.settings.negative_prompt,
+            tail=tail,
+            windows=windows,
+        )
 
     def _tail_pipe(self) -> Loaded | None:
         if self.main.info.tail:
@@ -119,18 +126,28 @@ class WanEngine:
         return self.flf
 
     # -- The seam -------------------------------------------------------------------------------
-    def frames(self, inputs: EngineInputs, *, size: tuple[int, int], progress: ProgressFn,
-               should_cancel: CancelCheck, log: LogFn) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        inputs: EngineInputs,
+        *,
+        size: tuple[int, int],
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> Iterator[np.ndarray]:
         plan = self.plan(inputs)  # before the generator: a 422 is raised at the call
         return self._frames(inputs, plan, progress=progress, should_cancel=should_cancel, log=log)
 
-    def _frames(self, inputs: EngineInputs, plan: Plan, *, progress: ProgressFn, should_cancel: CancelCheck,
-                log: LogFn) -> Iterator[np.ndarray]:
+    def _frames(
+        self, inputs: EngineInputs, plan: Plan, *, progress: ProgressFn, should_cancel: CancelCheck, log: LogFn
+    ) -> Iterator[np.ndarray]:
         info = self.main.info
         w, h = plan.size
-        log(f"wan: {info.variant} ({info.path.name}), {self.settings.dtype} on {self.device}, {plan.steps} steps, "
+        log(
+            f"wan: {info.variant} ({info.path.name}), {self.settings.dtype} on {self.device}, {plan.steps} steps, "
             f"guidance {plan.guidance:g}{' (LoRA without CFG)' if self.settings.no_cfg else ''}, {w}x{h}, "
-            f"{plan.segments} x {plan.segment_frames} frames at {self.fps:g} fps, seed {plan.seed}")
+            f"{plan.segments} x {plan.segment_frames} frames at {self.fps:g} fps, seed {plan.seed}"
+        )
         if plan.windows is not None:
             log(plan.windows.describe())
         if self._cuda:
@@ -152,11 +169,15 @@ class WanEngine:
                 last = tail if seg == plan.segments - 1 else None
                 loaded = self._tail_pipe() if last is not None else self.main
                 assert loaded is not None  # plan() refused tails without a tail-capable model
-                ref = None if reference is None else reference.segment(seg * (plan.segment_frames - 1),
-                                                                         plan.segment_frames)
+                ref = (
+                    None
+                    if reference is None
+                    else reference.segment(seg * (plan.segment_frames - 1), plan.segment_frames)
+                )
                 t0 = time.monotonic()
-                latents = self._denoise(loaded, plan, cond, last, ref, generator, seg, done, total_steps,
-                                        progress, should_cancel, log)
+                latents = self._denoise(
+                    loaded, plan, cond, last, ref, generator, seg, done, total_steps, progress, should_cancel, log
+                )
                 t1 = time.monotonic()
                 done += plan.steps_per_segment
                 if should_cancel():
@@ -165,9 +186,11 @@ class WanEngine:
                 del latents
                 t2 = time.monotonic()
                 progress(Progress(seg + 1, plan.segments, "decode"))
-                log(f"segment {seg + 1}/{plan.segments} ({loaded.info.variant}): {plan.steps_per_segment} steps "
+                log(
+                    f"segment {seg + 1}/{plan.segments} ({loaded.info.variant}): {plan.steps_per_segment} steps "
                     f"in {t1 - t0:.2f} s ({(t1 - t0) / max(plan.steps_per_segment, 1):.3f} s/step), "
-                    f"decode {t2 - t1:.2f} s")
+                    f"decode {t2 - t1:.2f} s"
+                )
                 yield from (video if seg == 0 else video[1:])
                 cond = video[-1]
             if self._cuda:
@@ -177,9 +200,21 @@ class WanEngine:
         finally:
             self._release(collect=not finished)
 
-    def _denoise(self, loaded: Loaded, plan: Plan, cond: np.ndarray, last: np.ndarray | None,
-                 ref: Reference | None, generator: torch.Generator, seg: int, done: int, total: int,
-                 progress: ProgressFn, should_cancel: CancelCheck, log: LogFn) -> torch.Tensor:
+    def _denoise(
+        self,
+        loaded: Loaded,
+        plan: Plan,
+        cond: np.ndarray,
+        last: np.ndarray | None,
+        ref: Reference | None,
+        generator: torch.Generator,
+        seg: int,
+        done: int,
+        total: int,
+        progress: ProgressFn,
+        should_cancel: CancelCheck,
+        log: LogFn,
+    ) -> torch.Tensor:
         pipe = loaded.pipe
         w, h = plan.size
         ttm: TimeToMove | None = None
@@ -203,20 +238,31 @@ class WanEngine:
             progress(Progress(done + i + 1, total, "step"))
             return kwargs
 
-        call: dict[str, Any] = dict(
-            image=Image.fromarray(cond), prompt=plan.prompt, negative_prompt=plan.negative_prompt, height=h,
-            width=w, num_frames=plan.segment_frames, num_inference_steps=plan.steps,
-            guidance_scale=plan.guidance, generator=generator, output_type="latent",
-            callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
+        call: dict[str, Any] = {
+            "image": Image.fromarray(cond),
+            "prompt": plan.prompt,
+            "negative_prompt": plan.negative_prompt,
+            "height": h,
+            "width": w,
+            "num_frames": plan.segment_frames,
+            "num_inference_steps": plan.steps,
+            "guidance_scale": plan.guidance,
+            "generator": generator,
+            "output_type": "latent",
+            "callback_on_step_end": on_step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
         if last is not None:
             call["last_image"] = Image.fromarray(last)
         elif loaded.info.needs_two_images:  # FLF2V without a tail: the image fills both image-encoder slots
             call["image_embeds"] = pipe.encode_image([call["image"], call["image"]], pipe._execution_device)
         if ttm is None:
-            return pipe(**call).frames
+            latents: torch.Tensor = pipe(**call).frames
+            return latents
         call["latents"] = ttm.start()
         with start_at_step(pipe.scheduler, offset):
-            return pipe(**call).frames
+            latents = pipe(**call).frames
+        return latents
 
     def _release(self, *, collect: bool) -> None:
         """After a request: offload hooks reset, the CUDA cache emptied; after a failure or cancel also a
@@ -257,13 +303,15 @@ def encode_reference(pipe: Any, frames: np.ndarray) -> torch.Tensor:
     device = get_module_execution_device(vae)
     video = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].to(device=device, dtype=torch.float32)
     video = (video / 127.5 - 1.0).to(vae.dtype)
-    latents = vae.encode(video).latent_dist.mode().float()
+    latents: torch.Tensor = vae.encode(video).latent_dist.mode().float()
     mean, inv_std = _latent_stats(vae, latents.device, latents.dtype)
-    return (latents - mean) * inv_std
+    normalised: torch.Tensor = (latents - mean) * inv_std
+    return normalised
 
 
-def brush_guide(pipe: Any, ref: Reference, windows: BrushWindows, generator: torch.Generator,
-                settings: WanSettings) -> TimeToMove:
+def brush_guide(
+    pipe: Any, ref: Reference, windows: BrushWindows, generator: torch.Generator, settings: WanSettings
+) -> TimeToMove:
     """The segment's :class:`TimeToMove`: reference latents, fixed noise, latent masks, the schedule's sigmas."""
     x0 = encode_reference(pipe, ref.frames)
     noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32)

@@ -93,8 +93,10 @@ def inspect_folder(path: Path | None, *, setting: str = "KINEMA_WAN_MODEL") -> M
         if not sub.is_dir():
             missing.append(f"{name}/")
             continue
-        if not any((sub / c).is_file() for c in ("config.json", "tokenizer_config.json",
-                                                   "scheduler_config.json", "preprocessor_config.json")):
+        if not any(
+            (sub / c).is_file()
+            for c in ("config.json", "tokenizer_config.json", "scheduler_config.json", "preprocessor_config.json")
+        ):
             missing.append(f"{name}/ (its config)")
         if name in _WEIGHTED and not any(p.name.endswith(_WEIGHT_SUFFIXES) for p in sub.iterdir()):
             missing.append(f"{name}/ (its weights)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from diffusers import WanImageToVideoPipeline
-from diffusers.hooks import apply_group_offloading
+from diffusers.hooks.group_offloading import apply_group_offloading
 
 from kinema.engines import LogFn
 from kinema.errors import EngineLoadError
@@ -60,8 +60,9 @@ def _same_config(a: Path, b: Path, name: str) -> bool:
     return False
 
 
-def load_pipeline(info: ModelInfo, settings: WanSettings, device: str, log: LogFn,
-                  share_with: Loaded | None = None) -> Loaded:
+def load_pipeline(
+    info: ModelInfo, settings: WanSettings, device: str, log: LogFn, share_with: Loaded | None = None
+) -> Loaded:
     """``from_pretrained`` of a checked folder (local files only) with the settings' options applied."""
     t0 = time.monotonic()
     dtype = torch_dtype(settings.dtype)
@@ -73,8 +74,9 @@ def load_pipeline(info: ModelInfo, settings: WanSettings, device: str, log: LogF
         if shared:
             log(f"{info.variant}: sharing {', '.join(shared)} with {share_with.info.variant}")
     try:
-        pipe = WanImageToVideoPipeline.from_pretrained(
-            str(info.path), dtype=dtype, local_files_only=True, **shared)
+        pipe = WanImageToVideoPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+            str(info.path), dtype=dtype, local_files_only=True, **shared
+        )
     except Exception as exc:
         raise EngineLoadError(f"cannot load {info.describe()}: {type(exc).__name__}: {exc}") from exc
     pipe.set_progress_bar_config(disable=True)
@@ -97,13 +99,16 @@ def load_pipeline(info: ModelInfo, settings: WanSettings, device: str, log: LogF
     except EngineLoadError:
         raise
     except Exception as exc:
-        raise EngineLoadError(f"{info.describe()}: cannot apply the KINEMA_WAN_* options: "
-                              f"{type(exc).__name__}: {exc}") from exc
+        raise EngineLoadError(
+            f"{info.describe()}: cannot apply the KINEMA_WAN_* options: {type(exc).__name__}: {exc}"
+        ) from exc
     loaded = Loaded(pipe, info, time.monotonic() - t0)
-    log(f"loaded {info.describe()} on {device} in {loaded.load_s:.1f} s ({settings.dtype}, offload "
+    log(
+        f"loaded {info.describe()} on {device} in {loaded.load_s:.1f} s ({settings.dtype}, offload "
         f"{settings.offload}{', VAE tiling' if settings.vae_tiling else ''}"
         f"{', attention ' + settings.attention if settings.attention else ''}"
-        f"{', torch.compile' if settings.compile else ''})")
+        f"{', torch.compile' if settings.compile else ''})"
+    )
     return loaded
 
 
@@ -139,10 +144,16 @@ def _place(pipe: Any, experts: list[Any], offload: str, device: str) -> None:
     onload, offload_to = torch.device(device), torch.device("cpu")
     stream = onload.type == "cuda"
     for model in experts + [pipe.vae]:
-        model.enable_group_offload(onload_device=onload, offload_device=offload_to,
-                                   offload_type="leaf_level", use_stream=stream)
+        model.enable_group_offload(
+            onload_device=onload, offload_device=offload_to, offload_type="leaf_level", use_stream=stream
+        )
     for name in ("text_encoder", "image_encoder"):
         module = getattr(pipe, name, None)
         if module is not None:
-            apply_group_offloading(module, onload_device=onload, offload_device=offload_to,
-                                   offload_type="block_level", num_blocks_per_group=4)
+            apply_group_offloading(
+                module,
+                onload_device=onload,
+                offload_device=offload_to,
+                offload_type="block_level",
+                num_blocks_per_group=4,
+            )

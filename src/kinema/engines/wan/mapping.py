@@ -50,7 +50,7 @@ def guidance_for(cfg_scale: float, default: float, *, no_cfg: bool = False) -> f
 
 def segment_frames(fps: float) -> int:
     """Frames of one segment: ``SEGMENT_S · fps + 1`` (81 at 16 fps, 121 at 24 fps; always 4k + 1)."""
-    n = int(round(SEGMENT_S * fps)) + 1
+    n = round(SEGMENT_S * fps) + 1
     if (n - 1) % 4:
         raise ValueError(f"{fps} fps gives {n} frames per segment, not 4k+1")
     return n
@@ -89,7 +89,7 @@ class BrushWindows:
 
 def brush_windows(steps: int, tweak: float, tstrong: float, static: float) -> BrushWindows:
     """Fractions of the steps → indices; at least one step runs free and ``tweak < tstrong``."""
-    t0 = min(int(round(tweak * steps)), steps - 1)
-    t1 = min(max(int(round(tstrong * steps)), t0 + 1), steps)
-    ts = min(max(int(round(static * steps)), t1), steps)
+    t0 = min(round(tweak * steps), steps - 1)
+    t1 = min(max(round(tstrong * steps), t0 + 1), steps)
+    ts = min(max(round(static * steps), t1), steps)
     return BrushWindows(steps=steps, tweak=t0, tstrong=t1, static=ts)
