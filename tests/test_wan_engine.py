@@ -148,7 +148,8 @@ def test_cancel_mid_denoise_stops_within_one_step_and_the_engine_stays_loaded(en
     with (
         counting(engine.main.pipe.transformer) as calls,
         counting(engine.main.pipe.vae.decoder) as decodes,
-        pytest.raises(Cancelled),
+        counting(engine.main.pipe.transformer.blocks[-1]) as last_block,
+        pytest.raises(Cancelled, match="cancelled during step 3"),
     ):
         _run(
             engine,
@@ -157,7 +158,8 @@ def test_cancel_mid_denoise_stops_within_one_step_and_the_engine_stays_loaded(en
             should_cancel=lambda: len(seen) >= 2,
         )
     assert [str(p) for p in seen] == ["step 1/6", "step 2/6"]
-    assert len(calls) == 3 and len(decodes) == 0  # the step in flight, no more; nothing decoded
+    # Step 3 began (its transformer call) and stopped at the first block check: it never reached the last block.
+    assert len(calls) == 3 and len(last_block) == 2 and len(decodes) == 0
     assert len(_run(engine, EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=4))) == 81
 
 

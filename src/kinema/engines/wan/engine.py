@@ -14,7 +14,8 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +226,7 @@ class WanEngine:
         offset = plan.windows.tweak if ttm is not None and plan.windows is not None else 0
 
         clock = [time.monotonic()]
+        stepped = [0]  # steps of this segment done
 
         def on_step_end(_pipe: Any, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if should_cancel():  # raise, not _interrupt: an interrupted pipeline would still decode
@@ -235,6 +237,7 @@ class WanEngine:
             # One log line per step (seconds each on a GPU): the job's log shows where it is and how fast.
             log(f"step {done + i + 1}/{total} ({now - clock[0]:.2f} s)")
             clock[0] = now
+            stepped[0] = i + 1
             progress(Progress(done + i + 1, total, "step"))
             return kwargs
 
@@ -256,13 +259,37 @@ class WanEngine:
             call["last_image"] = Image.fromarray(last)
         elif loaded.info.needs_two_images:  # FLF2V without a tail: the image fills both image-encoder slots
             call["image_embeds"] = pipe.encode_image([call["image"], call["image"]], pipe._execution_device)
-        if ttm is None:
-            latents: torch.Tensor = pipe(**call).frames
+        with self._cancel_between_blocks(loaded, should_cancel, lambda: done + stepped[0] + 1):
+            if ttm is None:
+                latents: torch.Tensor = pipe(**call).frames
+                return latents
+            call["latents"] = ttm.start()
+            with start_at_step(pipe.scheduler, offset):
+                latents = pipe(**call).frames
             return latents
-        call["latents"] = ttm.start()
-        with start_at_step(pipe.scheduler, offset):
-            latents = pipe(**call).frames
-        return latents
+
+    @contextmanager
+    def _cancel_between_blocks(
+        self, loaded: Loaded, should_cancel: CancelCheck, step: Callable[[], int]
+    ) -> Iterator[None]:
+        """Cancel checks before every transformer block too: a 14B step takes seconds (longer than the core's
+        default cancel grace of 5 s), a block a fraction of that. Not with ``torch.compile`` (a Python check inside
+        compiled blocks would break their graphs)."""
+        if self.settings.compile:
+            yield
+            return
+
+        def check(_module: Any, _args: Any) -> None:
+            if should_cancel():
+                raise Cancelled(f"cancelled during step {step()}")
+
+        experts = [m for m in (loaded.pipe.transformer, getattr(loaded.pipe, "transformer_2", None)) if m is not None]
+        handles = [block.register_forward_pre_hook(check) for m in experts for block in getattr(m, "blocks", ())]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _release(self, *, collect: bool) -> None:
         """After a request: offload hooks reset, the CUDA cache emptied; after a failure or cancel also a
