@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+pytest.importorskip("diffusers", reason="the Wan engine needs the extra: pip install -e '.[diffusion]'")
+
 import torch
 from wan_fixtures import counting, load_wan, tiny_folders
 
