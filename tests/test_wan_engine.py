@@ -111,6 +111,16 @@ def test_tail_image_goes_to_the_flf_model_as_last_image(engine: Any, image: np.n
     assert pixels.shape[0] == 2 and np.allclose(pixels, want, atol=1e-5)
 
 
+def test_an_flf_model_alone_serves_requests_without_a_tail(folders: dict[str, Path], image: np.ndarray) -> None:
+    flf_only = load_wan({"KINEMA_WAN_MODEL": str(folders["flf"])})
+    inputs = EngineInputs(prompt="p", image=image, seed=2)
+    with counting(flf_only.main.pipe.image_encoder, keep=True) as clip:
+        assert len(_run(flf_only, inputs)) == 81
+    (call,) = clip.calls  # the image fills both image-encoder slots
+    pixels = call["pixel_values"].numpy()
+    assert pixels.shape[0] == 2 and np.array_equal(pixels[0], pixels[1])
+
+
 def test_tail_image_refused_by_an_i2v_only_server(folders: dict[str, Path], image: np.ndarray) -> None:
     i2v_only = load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"])})
     with pytest.raises(InputError) as err:

@@ -176,10 +176,24 @@ class WanEngine:
                     else reference.segment(seg * (plan.segment_frames - 1), plan.segment_frames)
                 )
                 t0 = time.monotonic()
+                first: list[float] = []  # when the first transformer block ran (text and image encoded)
                 latents = self._denoise(
-                    loaded, plan, cond, last, ref, generator, seg, done, total_steps, progress, should_cancel, log
+                    loaded,
+                    plan,
+                    cond,
+                    last,
+                    ref,
+                    generator,
+                    seg,
+                    done,
+                    total_steps,
+                    progress,
+                    should_cancel,
+                    log,
+                    first,
                 )
                 t1 = time.monotonic()
+                prepared = f"encode {first[0] - t0:.2f} s, " if first else ""
                 done += plan.steps_per_segment
                 if should_cancel():
                     raise Cancelled(f"cancelled after segment {seg + 1} of {plan.segments}")
@@ -188,8 +202,9 @@ class WanEngine:
                 t2 = time.monotonic()
                 progress(Progress(seg + 1, plan.segments, "decode"))
                 log(
-                    f"segment {seg + 1}/{plan.segments} ({loaded.info.variant}): {plan.steps_per_segment} steps "
-                    f"in {t1 - t0:.2f} s ({(t1 - t0) / max(plan.steps_per_segment, 1):.3f} s/step), "
+                    f"segment {seg + 1}/{plan.segments} ({loaded.info.variant}): {prepared}"
+                    f"{plan.steps_per_segment} steps {t1 - (first[0] if first else t0):.2f} s "
+                    f"({(t1 - (first[0] if first else t0)) / max(plan.steps_per_segment, 1):.3f} s/step), "
                     f"decode {t2 - t1:.2f} s"
                 )
                 yield from (video if seg == 0 else video[1:])
@@ -215,6 +230,7 @@ class WanEngine:
         progress: ProgressFn,
         should_cancel: CancelCheck,
         log: LogFn,
+        first: list[float],
     ) -> torch.Tensor:
         pipe = loaded.pipe
         w, h = plan.size
@@ -257,9 +273,11 @@ class WanEngine:
         }
         if last is not None:
             call["last_image"] = Image.fromarray(last)
-        elif loaded.info.needs_two_images:  # FLF2V without a tail: the image fills both image-encoder slots
-            call["image_embeds"] = pipe.encode_image([call["image"], call["image"]], pipe._execution_device)
-        with self._cancel_between_blocks(loaded, should_cancel, lambda: done + stepped[0] + 1):
+        two_slots = last is None and loaded.info.needs_two_images
+        with (
+            self._cancel_between_blocks(loaded, should_cancel, lambda: done + stepped[0] + 1, first),
+            _image_in_both_slots(pipe, two_slots),
+        ):
             if ttm is None:
                 latents: torch.Tensor = pipe(**call).frames
                 return latents
@@ -270,7 +288,7 @@ class WanEngine:
 
     @contextmanager
     def _cancel_between_blocks(
-        self, loaded: Loaded, should_cancel: CancelCheck, step: Callable[[], int]
+        self, loaded: Loaded, should_cancel: CancelCheck, step: Callable[[], int], first: list[float]
     ) -> Iterator[None]:
         """Cancel checks before every transformer block too: a 14B step takes seconds (longer than the core's
         default cancel grace of 5 s), a block a fraction of that. Not with ``torch.compile`` (a Python check inside
@@ -280,6 +298,8 @@ class WanEngine:
             return
 
         def check(_module: Any, _args: Any) -> None:
+            if not first:
+                first.append(time.monotonic())
             if should_cancel():
                 raise Cancelled(f"cancelled during step {step()}")
 
@@ -302,6 +322,27 @@ class WanEngine:
             gc.collect()
         if self._cuda:
             torch.cuda.empty_cache()
+
+
+@contextmanager
+def _image_in_both_slots(pipe: Any, active: bool) -> Iterator[None]:
+    """An FLF2V transformer without a tail image: the image encoder encodes the image for both of its slots.
+
+    The pipeline refuses ``image_embeds`` next to ``image``, so its ``encode_image`` is wrapped for the call.
+    """
+    if not active:
+        yield
+        return
+    original = pipe.encode_image
+
+    def both(image: Any, device: Any = None) -> Any:
+        return original([image, image], device)
+
+    pipe.encode_image = both
+    try:
+        yield
+    finally:
+        del pipe.encode_image
 
 
 def _latent_stats(vae: Any, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
