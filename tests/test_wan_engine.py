@@ -15,7 +15,7 @@ from wan_fixtures import counting, load_wan, tiny_folders
 
 from kinema.engines import EngineInputs, Progress
 from kinema.engines.geometry import resize_image
-from kinema.errors import Cancelled, InputError
+from kinema.errors import Cancelled, EngineLoadError, InputError
 from kinema.pipeline import Pipeline
 from kinema.settings import Settings
 
@@ -213,3 +213,13 @@ def test_progress_stages_arrive_in_order(engine: Any, image: np.ndarray, tmp_pat
         "decode",
     ):
         assert needle in text
+
+
+def test_load_options_are_applied_and_bad_ones_refused(folders: dict[str, Path], image: np.ndarray) -> None:
+    tuned = load_wan(
+        {"KINEMA_WAN_MODEL": str(folders["i2v"]), "KINEMA_WAN_VAE_TILING": "1", "KINEMA_WAN_ATTENTION": "native"}
+    )
+    assert tuned.main.pipe.vae.use_tiling
+    assert len(_run(tuned, EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=1))) == 81
+    with pytest.raises(EngineLoadError, match="cannot apply the KINEMA_WAN_\\* options"):
+        load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"]), "KINEMA_WAN_ATTENTION": "no-such-backend"})
