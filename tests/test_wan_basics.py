@@ -17,9 +17,10 @@ from kinema.errors import EngineLoadError
 
 
 def test_importing_kinema_and_running_the_motion_engine_never_imports_torch() -> None:
+    """Not even the Wan engine's package: torch loads only when ``load`` runs."""
     code = (
         "import sys, numpy as np\n"
-        "import kinema, kinema.api.app, kinema.jobs.worker, kinema.pipeline\n"
+        "import kinema, kinema.api.app, kinema.jobs.worker, kinema.pipeline, kinema.engines.wan\n"
         "from kinema.engines import EngineInputs, load_engine\n"
         "from kinema.settings import Settings\n"
         "eng = load_engine('motion', Settings(), 'cpu')\n"
