@@ -223,3 +223,11 @@ def test_load_options_are_applied_and_bad_ones_refused(folders: dict[str, Path],
     assert len(_run(tuned, EngineInputs(prompt="p", image=image, cfg_scale=0.0, seed=1))) == 81
     with pytest.raises(EngineLoadError, match="cannot apply the KINEMA_WAN_\\* options"):
         load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"]), "KINEMA_WAN_ATTENTION": "no-such-backend"})
+
+
+def test_the_flf_folder_shares_the_text_encoder_and_must_take_a_tail(engine: Any, folders: dict[str, Path]) -> None:
+    assert engine.flf.pipe.text_encoder is engine.main.pipe.text_encoder  # same configs: loaded once
+    assert engine.flf.pipe.vae is engine.main.pipe.vae
+    assert engine.flf.pipe.transformer is not engine.main.pipe.transformer
+    with pytest.raises(EngineLoadError, match="KINEMA_WAN_FLF_MODEL=.*a Wan 2.1 I2V folder cannot honour a tail image"):
+        load_wan({"KINEMA_WAN_MODEL": str(folders["i2v"]), "KINEMA_WAN_FLF_MODEL": str(folders["i2v"])})
