@@ -84,7 +84,8 @@ def test_a_job_on_the_tiny_model_completes_through_fal_client(
         assert (sum(1 for _ in box.decode(stream)), float(stream.average_rate)) == (150, 30.0)
     logs = out["logs"]
     assert any(m.startswith("wan: Wan 2.1 I2V") and "seed 5" in m and "guidance 1" in m for m in logs)
-    assert [m.split(" (")[0] for m in logs if m.startswith("step ")] == ["step 1/2", "step 2/2"]
+    # The worker writes the step progress to the log (first and last step, between them at most one a second).
+    assert [m for m in logs if m.startswith("step ")] == ["step 1/2", "step 2/2"]
     assert any(m.startswith("segment 1/1") and "decode" in m for m in logs)
 
 

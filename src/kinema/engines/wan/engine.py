@@ -241,7 +241,6 @@ class WanEngine:
             log(f"segment {seg + 1}: brush reference encoded in {time.monotonic() - t0:.2f} s")
         offset = plan.windows.tweak if ttm is not None and plan.windows is not None else 0
 
-        clock = [time.monotonic()]
         stepped = [0]  # steps of this segment done
 
         def on_step_end(_pipe: Any, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -249,10 +248,6 @@ class WanEngine:
                 raise Cancelled(f"cancelled at step {done + i + 1} of {total}")
             if ttm is not None:
                 kwargs["latents"] = ttm.after_step(offset + i, kwargs["latents"])
-            now = time.monotonic()
-            # One log line per step (seconds each on a GPU): the job's log shows where it is and how fast.
-            log(f"step {done + i + 1}/{total} ({now - clock[0]:.2f} s)")
-            clock[0] = now
             stepped[0] = i + 1
             progress(Progress(done + i + 1, total, "step"))
             return kwargs
