@@ -115,3 +115,24 @@ def test_brush_latents_are_held_to_the_noised_reference_in_their_windows(engine:
     assert gap(STATIC, sta) > 1e-2  # after its window the static region too
     for step in range(TWEAK + 1, STEPS):  # outside the masks the latents were never overwritten
         assert gap(step, free) > 1e-2, step
+
+
+def test_a_10_s_brush_clip_guides_both_segments(engine: Any) -> None:
+    image = (np.random.default_rng(4).random((64, 64, 3)) * 255).astype(np.uint8)
+    moving = np.zeros((64, 64), dtype=bool)
+    moving[24:40, 8:24] = True
+    inputs = EngineInputs(
+        prompt="p",
+        image=image,
+        duration_s=10,
+        cfg_scale=0.0,
+        seed=2,
+        dynamic_brushes=(DynamicBrush(moving, ((16, 32), (56, 32))),),
+    )
+    logs: list[str] = []
+    with counting(engine.main.pipe.transformer) as calls:
+        frames = list(
+            engine.frames(inputs, size=(64, 64), progress=lambda p: None, should_cancel=lambda: False, log=logs.append)
+        )
+    assert len(frames) == 161 and len(calls) == 2 * (STEPS - TWEAK)
+    assert sum("brush reference encoded" in m for m in logs) == 2
