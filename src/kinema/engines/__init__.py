@@ -66,7 +66,7 @@ __all__ = [
 OUTPUT_FPS = 30
 #: The default engine: the weight-free CPU motion engine.
 DEFAULT_SPEC = "motion"
-_ALIASES = {"motion": "kinema.engines.motion:load"}
+_ALIASES = {"motion": "kinema.engines.motion:load", "wan": "kinema.engines.wan:load"}
 
 
 @dataclass(frozen=True)
