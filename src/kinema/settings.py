@@ -69,6 +69,17 @@ class Settings:
     #: How long a store write waits for a database locked by another process before the request
     #: gets 503 ``store_unavailable``.
     store_busy_timeout_s: float = 10.0
+    # -- Scale-out (issue 10, scale-A) ---------------------------------------------------------
+    #: ``postgresql://user:password@host:5432/db``: jobs, logs, keys, usage and the webhook outbox in
+    #: PostgreSQL (``pip install 'kinema[postgres]'``), shared by every server and worker. Unset: SQLite
+    #: in the data dir (the embedded default).
+    database_url: str | None = None
+    #: Connections per process in the PostgreSQL pool (the API's 8 read + 4 write threads and the
+    #: dispatcher's one share it; a waiter past ``store_busy_timeout_s`` gets 503).
+    database_pool_size: int = 12
+    #: Where files (uploads, outputs) live: a local directory or ``file:///dir`` that every server and
+    #: worker of a deployment sees at the same path. Unset: ``<data_dir>/files``.
+    storage_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -115,6 +126,11 @@ class Settings:
 
     @property
     def files_dir(self) -> Path:
+        url = self.storage_url
+        if url and "://" not in url:
+            return Path(url)
+        if url and url.startswith("file://"):
+            return Path(url[len("file://") :])
         return self.data_dir / "files"
 
     @property
