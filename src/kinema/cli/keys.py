@@ -1,11 +1,13 @@
-"""``kinema keys create|list|revoke``: manage API keys in the data dir."""
+"""``kinema keys create|list|revoke``: manage API keys in the deployment's database (data dir or PostgreSQL)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from kinema.cli.main import CliError
+from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.errors import StoreUnavailable
+from kinema.keys import KeyStore
 from kinema.settings import Settings
 
 __all__ = ["register"]
@@ -18,28 +20,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = ks.add_parser("create", help="create a key and print it (alone on the last line)")
     c.add_argument("--data-dir", type=Path, default=None)
     c.add_argument("--label", default=None)
+    add_database_args(c, storage=False)
     c.set_defaults(func=create)
     ls = ks.add_parser("list", help="list key ids")
     ls.add_argument("--data-dir", type=Path, default=None)
+    add_database_args(ls, storage=False)
     ls.set_defaults(func=list_keys)
     r = ks.add_parser("revoke", help="revoke a key by id")
     r.add_argument("key_id")
     r.add_argument("--data-dir", type=Path, default=None)
+    add_database_args(r, storage=False)
     r.set_defaults(func=revoke)
 
 
-def _store(args: argparse.Namespace):
-    from kinema.keys import KeyStore
+def _store(args: argparse.Namespace) -> tuple[Settings, KeyStore]:
+    from kinema.jobs.backends import BackendMissing, open_keys
 
-    settings = Settings.from_env().replace(data_dir=args.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings, KeyStore(settings.db_path)
+    settings = Settings.from_env().replace(data_dir=args.data_dir, database_url=args.database_url)
+    check_database_url(settings)
+    try:
+        return settings, open_keys(settings)
+    except (StoreUnavailable, BackendMissing) as exc:
+        raise CliError(str(exc)) from None
 
 
 def create(args: argparse.Namespace) -> int:
+    from kinema.jobs.backends import describe
+
     settings, store = _store(args)
     key = store.create(args.label)
-    print(f"Created an API key in {settings.data_dir}. Use it as 'Authorization: Key <key>' or FAL_KEY=<key>:")
+    print(f"Created an API key in {describe(settings)}. Use it as 'Authorization: Key <key>' or FAL_KEY=<key>:")
     print(key)
     return 0
 

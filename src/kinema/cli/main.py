@@ -10,16 +10,40 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-__all__ = ["main", "CliError"]
+if TYPE_CHECKING:
+    from kinema.settings import Settings
+
+__all__ = ["main", "CliError", "add_database_args", "check_database_url"]
 
 #: Sub-command modules, in help order. A module missing here is simply not offered.
-COMMANDS = ("serve", "keys", "generate", "batch", "remote", "tls")
+COMMANDS = ("serve", "worker", "keys", "db", "generate", "batch", "remote", "tls")
 
 
 class CliError(Exception):
     """A user error: printed as ``kinema: error: <message>`` with exit code 2."""
+
+
+def add_database_args(p: argparse.ArgumentParser, *, storage: bool = True) -> None:
+    """``--database-url`` (and ``--storage``): the options every command that opens the stores takes."""
+    p.add_argument("--database-url", default=None, metavar="URL",
+                   help="postgresql://user:password@host/db shared by several servers and workers"
+                        " (env KINEMA_DATABASE_URL; default: SQLite in the data dir)")
+    if storage:
+        p.add_argument("--storage", default=None, metavar="DIR",
+                       help="files directory shared by every server and worker (env KINEMA_STORAGE_URL;"
+                            " default: <data dir>/files)")
+
+
+def check_database_url(settings: "Settings") -> None:
+    """A bad ``--database-url`` is a user error, said in one line."""
+    from kinema.jobs.backends import is_postgres
+
+    try:
+        is_postgres(settings)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

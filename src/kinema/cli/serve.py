@@ -6,7 +6,8 @@ import argparse
 import socket
 from pathlib import Path
 
-from kinema.cli.main import CliError
+from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.jobs.backends import describe
 from kinema.logs import configure_logging
 from kinema.settings import Settings
 
@@ -21,8 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--public-url", default=None, help="base of URLs handed out (default: from the request)")
     p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
-    p.add_argument("--workers", type=int, default=None, help="engine worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="engine worker processes (default 1; 0: API only, jobs run on `kinema worker`s)")
     p.add_argument("--engine", default=None, help="engine entry point module:function (env KINEMA_ENGINE)")
+    add_database_args(p)
     p.set_defaults(func=run)
 
 
@@ -64,19 +67,23 @@ def run(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         workers=args.workers,
         engine=args.engine,
+        database_url=args.database_url,
+        storage_url=args.storage,
     )
+    check_database_url(settings)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise CliError("--tls-cert and --tls-key go together")
     for path in (settings.tls_cert, settings.tls_key):
         if path is not None and not path.is_file():
             raise CliError(f"TLS file not found: {path}")
-    if settings.workers < 1:
-        raise CliError("--workers must be at least 1")
+    if settings.workers < 0:
+        raise CliError("--workers must be 0 (API only: jobs run on `kinema worker`s) or more")
     configure_logging(settings.log_level)
     sock = bind(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
-    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
+    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir},"
+          f" database: {describe(settings)})", flush=True)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

@@ -76,7 +76,7 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._sweep_work_dirs)
-        for i in range(max(1, self.settings.workers)):
+        for i in range(max(0, self.settings.workers)):  # 0: an API-only server (standalone workers run jobs)
             self.workers.append(self._spawn(i))
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="kinema-dispatcher-claim"),
@@ -114,7 +114,9 @@ class Dispatcher:
                 for w in self.workers
             ],
         }
-        if not can:
+        if not self.workers:
+            body["reason"] = "API only (--workers 0): jobs run on standalone workers (kinema worker)"
+        elif not can:
             reasons = sorted({w.reason for w in self.workers if w.reason})
             if dead:
                 body["reason"] = "every worker is DEFUNCT: " + "; ".join(reasons or ["unknown"])
