@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected
+from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected, StoreUnavailable
 from kinema.jobs.events import (
     JobDone,
     JobLog,
@@ -51,6 +51,8 @@ T = TypeVar("T")
 
 #: Lease expiry and start deadlines are checked this often.
 HOUSEKEEPING_S = 0.5
+#: A completion the store could not take (database away) is retried this often.
+COMPLETE_RETRY_S = 0.5
 
 
 class Dispatcher:
@@ -141,11 +143,22 @@ class Dispatcher:
             self._io.submit(run)
 
     async def _complete(self, request_id: str, outcome: Outcome, worker_id: str | None) -> None:
-        try:
-            job = await self._call(self.store.complete, request_id, outcome, worker_id=worker_id)
-        except KinemaError as exc:
-            log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
-            return
+        # A database that is away (PostgreSQL restarting) does not lose the outcome: retried every
+        # COMPLETE_RETRY_S until it is written, or until the job's lease would have lapsed anyway.
+        give_up = time.monotonic() + self.settings.lease_s
+        while True:
+            try:
+                job = await self._call(self.store.complete, request_id, outcome, worker_id=worker_id)
+                break
+            except StoreUnavailable as exc:
+                if self._closing or time.monotonic() > give_up:
+                    log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
+                    return
+                log.warning("completing a job failed, retrying: %s", exc, extra={"request_id": request_id})
+                await asyncio.sleep(COMPLETE_RETRY_S)
+            except KinemaError as exc:
+                log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
+                return
         self.feed.notify()
         log.info("job completed", extra={"request_id": request_id, "status": outcome.status_code,
                                          "error_type": outcome.error_type})
