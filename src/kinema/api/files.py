@@ -11,6 +11,7 @@ maps ``https://rest.fal.ai`` to kinema):
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from kinema.api.auth import require_key
 from kinema.api.errors import ApiError
+from kinema.api.object_files import object_download
 from kinema.api.queue import base_url
 from kinema.errors import InputError, error_item
 from kinema.media.storage import FileStorage, StoredFile
@@ -81,14 +83,19 @@ async def upload(request: Request) -> Response:
             data = await item.read()
             if len(data) > limit:
                 raise ApiError(413, f"the file is larger than {limit} bytes", "payload_too_large")
-            stored = storage.save_bytes(data, file_name=name or item.filename, content_type=item.content_type)
+            # On a thread: with S3 storage this is a network write.
+            stored = await asyncio.to_thread(storage.save_bytes, data, file_name=name or item.filename,
+                                             content_type=item.content_type)
     else:
         stored = await _store_body(request, limit, file_name=name, content_type=ctype or None)
     return JSONResponse(file_json(storage, stored, base_url(request)))
 
 
 async def download(request: Request) -> Response:
-    stored = _storage(request).get(request.path_params["file_id"], request.path_params["file_name"])
+    storage = _storage(request)
+    if not isinstance(storage, FileStorage):  # an object store (KINEMA_STORAGE_URL=s3://…): redirect or stream
+        return await object_download(request, storage)
+    stored = storage.get(request.path_params["file_id"], request.path_params["file_name"])
     if stored is None:
         raise ApiError(404, "File not found", "not_found")
     return FileResponse(stored.path, media_type=stored.content_type, filename=None,

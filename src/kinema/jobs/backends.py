@@ -20,10 +20,12 @@ from kinema.jobs.sqlite_schema import connect, ensure_schema
 from kinema.jobs.sqlite_store import SqliteJobStore
 from kinema.jobs.store import JobStore
 from kinema.keys import KeyStore, SqlConnection
+from kinema.media.storage import FileStorage, OwnUrls
 from kinema.settings import Settings
 
 if TYPE_CHECKING:
     from kinema.jobs.pg_sql import PgSqlConnection
+    from kinema.media.s3_storage import S3Storage
 
 __all__ = [
     "BackendMissing",
@@ -33,6 +35,7 @@ __all__ = [
     "open_job_store",
     "open_keys",
     "open_sql",
+    "open_storage",
     "upgrade_schema",
 ]
 
@@ -152,3 +155,18 @@ def upgrade_schema(settings: Settings) -> tuple[int, int]:
         sqlite.close()
     KeyStore(settings.db_path).close()  # creates the keys table
     return int(before), SQLITE_SCHEMA_VERSION
+
+
+# -- Files (issue 10, scale-B) ----------------------------------------------------------------------
+def open_storage(settings: Settings) -> FileStorage | S3Storage:
+    """Where this deployment's files live: ``s3://bucket/prefix`` (boto3, the ``s3`` extra) or a directory."""
+    url = settings.storage_url or ""
+    if url.startswith("s3://"):
+        try:
+            from kinema.media.s3_storage import open_s3_storage  # boto3: optional, imported only when used
+        except ImportError as exc:
+            raise BackendMissing(
+                "KINEMA_STORAGE_URL is an s3:// URL but boto3 is not installed: pip install 'kinema[s3]'"
+            ) from exc
+        return open_s3_storage(settings)
+    return FileStorage(settings.files_dir, OwnUrls.of(settings))
