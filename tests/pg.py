@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgCluster", "find_bindir", "pg_cluster", "pg_url", "start_cluster"]
+__all__ = ["PgCluster", "find_bindir", "pg_cluster", "pg_url", "postgres_env", "start_cluster"]
 
 _counter = itertools.count()
 
@@ -150,3 +150,13 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh, empty database on the session's cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture(scope="module")
+def postgres_env(pg_cluster: PgCluster) -> Iterator[str]:
+    """``KINEMA_DATABASE_URL`` set to a fresh database for one test module: every server, worker and
+    CLI command the module starts (``kinema keys`` included) runs on PostgreSQL."""
+    url = pg_cluster.create_database()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KINEMA_DATABASE_URL", url)
+        yield url

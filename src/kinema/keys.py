@@ -21,9 +21,9 @@ from kinema.jobs.sqlite_schema import connect
 
 __all__ = ["CACHE_TTL_S", "KeyStore", "ApiKey", "SqlConnection", "parse_authorization"]
 
-#: Without SQLite's ``data_version`` to see other processes' changes, a verified key is trusted
-#: from memory this long: a key revoked through another server stops working here within 5 s.
-CACHE_TTL_S = 5.0
+#: Without SQLite's ``data_version``, the cache of verified keys is emptied by the change feed when
+#: ``api_keys`` changes (a revoke anywhere); as a safety net an entry is trusted at most this long.
+CACHE_TTL_S = 30.0
 
 
 class SqlConnection(Protocol):
@@ -135,6 +135,11 @@ class KeyStore:
             cur = self._conn.execute("UPDATE api_keys SET revoked=1 WHERE id=?", (key_id,))
         self._verified = {k: v for k, v in self._verified.items() if v[0] != key_id}
         return cur.rowcount > 0
+
+    def invalidate(self) -> None:
+        """Forget every verified key (the keys changed elsewhere)."""
+        with self._lock:
+            self._verified.clear()
 
     def close(self) -> None:
         self._conn.close()

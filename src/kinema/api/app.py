@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         await feed.start()
         storage = open_storage(settings)
         outbox = WebhookOutbox(settings)
-        keys = open_keys(settings)
+        keys = open_keys(settings, feed)
         dispatcher = Dispatcher(settings, store, feed, storage)
         gate = StoreGate(store, feed)
         app.state.kinema = AppState(settings, store, feed, gate, storage, keys, outbox, dispatcher)

@@ -125,10 +125,16 @@ def open_sql(settings: Settings) -> sqlite3.Connection | PgSqlConnection:
     return sqlite
 
 
-def open_keys(settings: Settings) -> KeyStore:
+def open_keys(settings: Settings, feed: ChangeFeed | None = None) -> KeyStore:
+    """The API keys. On PostgreSQL, pass the server's change feed: a key revoked anywhere is then
+    forgotten by this server's cache as soon as the change is notified."""
     if is_postgres(settings):
         conn: SqlConnection = open_sql(settings)
-        return KeyStore(conn=conn)
+        keys = KeyStore(conn=conn)
+        subscribe = getattr(feed, "subscribe", None)
+        if subscribe is not None:
+            subscribe("api_keys", keys.invalidate)
+        return keys
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return KeyStore(settings.db_path)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import psycopg
 
@@ -40,6 +41,19 @@ class PgChangeFeed(ChangeFeed):
         self._url = url
         #: Set once LISTEN is in place (tests and ``kinema worker`` wait for it before relying on wake-ups).
         self.listening = asyncio.Event()
+        self._subscribers: dict[str, list[Callable[[], None]]] = {}
+
+    def subscribe(self, table: str, fn: Callable[[], None]) -> None:
+        """Call ``fn`` (on the event loop) whenever ``table`` changed, and after every reconnect."""
+        self._subscribers.setdefault(table, []).append(fn)
+
+    def _changed(self, table: str | None) -> None:
+        for fn in self._subscribers.get(table, []) if table else [f for fs in self._subscribers.values() for f in fs]:
+            try:
+                fn()
+            except Exception:
+                log.exception("change feed subscriber failed")
+        self._bump()
 
     async def _poll(self) -> None:
         failures = 0
@@ -55,20 +69,20 @@ class PgChangeFeed(ChangeFeed):
                 await conn.execute(f"LISTEN {CHANNEL}")
                 if failures:
                     log.info("change feed: listening again")
-                    self._bump()  # anything may have changed while we were away
+                    self._changed(None)  # anything may have changed while we were away
                 failures = 0
                 self.listening.set()
                 while True:
                     got = False
-                    async for _ in conn.notifies(timeout=PING_S):
+                    async for note in conn.notifies(timeout=PING_S):
                         got = True
-                        self._bump()
+                        self._changed(note.payload)
                     if not got:
                         await conn.execute("SELECT 1")
             except psycopg.Error as exc:
                 self.listening.clear()
                 self._lost(exc, failures)
-                self._bump()
+                self._changed(None)
                 failures += 1
                 await asyncio.sleep(_BACKOFF_S[0])
             finally:
