@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from server import free_port
 
 __all__ = ["MotoS3", "s3"]

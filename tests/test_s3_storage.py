@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import jpeg_bytes
 from moto_s3 import MotoS3, s3  # noqa: F401  (the session fixture)
 from queueclient import result, status, submit, wait_status

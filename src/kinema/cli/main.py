@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "CliError", "add_database_args", "check_database_url"]
 
 #: Sub-command modules, in help order. A module missing here is simply not offered.
-COMMANDS = ("serve", "worker", "keys", "db", "generate", "batch", "remote", "tls")
+COMMANDS = ("serve", "worker", "ray", "keys", "db", "generate", "batch", "remote", "tls")
 
 
 class CliError(Exception):

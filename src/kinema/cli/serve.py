@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.cli.ray import add_ray_args, ray_settings, start_executor
 from kinema.jobs.backends import describe
 from kinema.logs import configure_logging
 from kinema.settings import Settings
@@ -26,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="engine worker processes (default 1; 0: API only, jobs run on `kinema worker`s)")
     p.add_argument("--engine", default=None, help="engine entry point module:function (env KINEMA_ENGINE)")
     add_database_args(p)
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="local: engine worker processes of this server (default); ray: engines as Ray actors"
+                        " (env KINEMA_EXECUTOR; see kinema ray)")
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -71,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         storage_url=args.storage,
     )
     check_database_url(settings)
+    if (args.executor or settings.executor) == "ray":  # engines as Ray actors; this process runs none
+        settings = ray_settings(settings, args)
+        settings = settings.replace(ray_actors=settings.ray_actors or (args.workers or 0)).replace(workers=0)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise CliError("--tls-cert and --tls-key go together")
     for path in (settings.tls_cert, settings.tls_key):
@@ -95,5 +103,10 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    executor = start_executor(settings) if settings.executor == "ray" else None
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if executor is not None:
+            executor.stop()  # type: ignore[attr-defined]
     return 0
