@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-
 from pg import PgCluster
 from queueclient import submit, wait_status
 from receiver import Receiver

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pg import PgCluster
 from scale import create_pg_key
 from server import Server, running_server
-from test_protocol import *  # noqa: F403  (the tests and their fixtures, collected here a second time)
+
+# The tests and their fixtures, imported unchanged and collected here a second time.
+from test_protocol import *
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_queue import *  # noqa: F403  (the tests and their fixtures, collected here a second time)
+# The tests and their fixtures, imported unchanged and collected here a second time.
+from test_queue import *
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,6 @@ its PostgreSQL counterpart is the outbox surviving a database restart in ``test_
 from __future__ import annotations
 
 import pytest
-
 from test_retention import test_results_and_files_expire_after_retention, test_results_are_kept_within_retention
 from test_run import test_sync_run_returns_output_and_drop_cancels
 from test_stream import test_status_stream_sends_new_logs_and_closes

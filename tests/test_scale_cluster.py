@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-
 from pg import PgCluster
 from queueclient import OWNER_ALIAS, cancel, result, status, submit, wait_status
 from scale import MARKING_ENGINE, Worker, create_pg_key, pg_env, runs, start_worker, stop_worker

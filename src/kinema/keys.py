@@ -13,13 +13,14 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from kinema.jobs.sqlite_schema import connect
 
-__all__ = ["CACHE_TTL_S", "KeyStore", "ApiKey", "SqlConnection", "parse_authorization"]
+__all__ = ["CACHE_TTL_S", "ApiKey", "KeyStore", "SqlConnection", "parse_authorization"]
 
 #: Without SQLite's ``data_version``, the cache of verified keys is emptied by the change feed when
 #: ``api_keys`` changes (a revoke anywhere); as a safety net an entry is trusted at most this long.
@@ -134,7 +135,7 @@ class KeyStore:
         with self._lock:
             cur = self._conn.execute("UPDATE api_keys SET revoked=1 WHERE id=?", (key_id,))
         self._verified = {k: v for k, v in self._verified.items() if v[0] != key_id}
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     def invalidate(self) -> None:
         """Forget every verified key (the keys changed elsewhere)."""

@@ -111,7 +111,6 @@ def open_sql(settings: Settings) -> sqlite3.Connection | PgSqlConnection:
     """A connection for the webhook outbox and the key store (their SQL runs on both databases)."""
     if is_postgres(settings):
         _require_psycopg()
-        from kinema.jobs.pg_schema import upgrade
         from kinema.jobs.pg_sql import PgSqlConnection
 
         assert settings.database_url is not None
