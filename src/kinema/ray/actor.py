@@ -46,7 +46,9 @@ log = logging.getLogger("kinema.ray")
 
 #: How often an actor looks at the store's change counter (one ``PRAGMA data_version`` on SQLite, one
 #: sequence read on PostgreSQL): the delay between a submit (or a cancel) and the actor seeing it.
-POLL_S = 0.05
+#: bench_ray.py, one actor, loaded 2-core machine: median extra submit→COMPLETED overhead over a local
+#: worker +63 ms at 0.05 s, +40 ms at 0.02 s.
+POLL_S = 0.02
 #: An idle actor tries to claim at least this often even when it saw no change.
 IDLE_CLAIM_S = 1.0
 #: A completion the store could not take (database away) is retried this often, until the lease lapses.
