@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_service import overhead  # noqa: E402
-from conftest import data_uri, jpeg_bytes  # noqa: E402
-from server import start_server, stop_server  # noqa: E402
+from bench_service import overhead
+from conftest import data_uri, jpeg_bytes
+from server import start_server, stop_server
 
 ENGINE = str(ROOT / "benchmarks/engines/instant.py") + ":load"
 
