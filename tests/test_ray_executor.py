@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +25,7 @@ import pytest
 from queueclient import cancel, result, status, submit, wait_status
 from ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the session fixture)
 from receiver import Receiver
-from server import Server, running_server
+from server import ROOT, Server, running_server
 
 from kinema.media.encode import read_frames
 
@@ -153,3 +157,39 @@ def test_an_actor_killed_mid_job_is_restarted_and_the_job_ends_once(ray_cluster:
 
 def _server_log(server: Server) -> str:  # for failure messages
     return server.log_text()[-4000:]
+
+
+def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayCluster, tmp_path: Path,  # noqa: F811
+                                                           photo_uri: str) -> None:
+    import ray
+
+    runs, ns = tmp_path / "runs.txt", _ns()
+    data = tmp_path / "kinema-data"
+    env = {**os.environ, **_env(ray_cluster, runs, ns), "KINEMA_OUTPUT_SHORT_SIDE": "90"}
+    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0, env={"KINEMA_TEST_RUNS": str(runs)}) as server:
+        log_path = tmp_path / "kinema-ray.log"
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "kinema", "ray", "--actors", "1", "--data-dir", str(data),
+                                     "--engine", str(ROOT / ENGINE.split(":")[0]) + ":load"],
+                                    env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT),
+                                    start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while "actor(s) ready" not in log_path.read_text(errors="replace"):
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
+                time.sleep(0.2)
+            actor_pid = ray.get(ray_cluster.actor(ns, 0).info.remote(), timeout=30)["pid"]
+            rids = [submit(server, {"prompt": f"cli{i}", "image_url": photo_uri}).json()["request_id"] for i in range(3)]
+            for rid in rids:
+                wait_status(server, rid, "COMPLETED", timeout=60)
+                assert result(server, rid).status_code == 200
+            assert sorted(_runs(runs)) == [(f"cli{i}", actor_pid) for i in range(3)]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=30)
+        assert code == 0, log_path.read_text(errors="replace")
+        with pytest.raises(ValueError):  # the actors went with their executor
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                ray.get(ray_cluster.actor(ns, 0).info.remote(), timeout=5)
+                time.sleep(0.2)

@@ -81,14 +81,14 @@ def run(args: argparse.Namespace) -> int:
     ), args)
     check_database_url(settings)
     configure_logging(settings.log_level)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     from kinema.jobs.backends import describe
     from kinema.ray.executor import RayExecutor
 
     executor = start_executor(settings)
     assert isinstance(executor, RayExecutor)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own SIGTERM handler
+        signal.signal(sig, lambda *_: stop.set())
     try:
         infos = executor.wait_ready(READY_TIMEOUT_S)
         print(f"kinema ray: {len(infos)} actor(s) ready on {settings.ray_address}, engine {settings.engine},"
