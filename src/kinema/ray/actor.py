@@ -114,7 +114,7 @@ class EngineActor:
                     continue
                 seen, last_try = counter, time.monotonic()
                 job = self.store.claim(self.worker_id, self.settings.lease_s)
-            except KinemaError as exc:
+            except Exception as exc:  # noqa: BLE001 - the claim thread must outlive any store error
                 log.warning("claim failed: %s", exc, extra={"worker": self.worker_id})
                 self._stop.wait(IDLE_CLAIM_S)
                 continue
@@ -157,7 +157,7 @@ class EngineActor:
                         seen = counter
                         job = self.store.get(request_id)
                         state = job.state if job is not None and job.worker_id == self.worker_id else None
-            except KinemaError as exc:
+            except Exception as exc:  # noqa: BLE001 - keep watching; a lost lease shows at the next beat
                 log.warning("heartbeat failed: %s", exc, extra={"request_id": request_id})
                 continue
             if state is JobState.CANCELLING or (state is None and beat):
@@ -197,7 +197,7 @@ class EngineActor:
         def run() -> None:
             try:
                 fn(*args)
-            except KinemaError as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost log line must not stop the job
                 log.warning("store write failed: %s", exc)
         self._writes.submit(run)
 
