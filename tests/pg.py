@@ -57,6 +57,8 @@ class PgCluster:
     root: Path
     port: int
     run_as: str | None
+    #: Test clusters skip fsync (nothing to keep); benchmarks keep PostgreSQL's durable defaults.
+    durable: bool = False
 
     @property
     def data(self) -> Path:
@@ -78,8 +80,10 @@ class PgCluster:
     def start(self) -> None:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            " -c max_connections=300"
         )
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
                   "-t", "60", "start")
 
@@ -102,7 +106,7 @@ class PgCluster:
         return self.url(name)
 
 
-def start_cluster(bindir: Path) -> PgCluster:
+def start_cluster(bindir: Path, *, durable: bool = False) -> PgCluster:
     root = Path(tempfile.mkdtemp(prefix="kinema-pg-"))
     run_as = None
     if os.geteuid() == 0:
@@ -110,7 +114,7 @@ def start_cluster(bindir: Path) -> PgCluster:
         entry = pwd.getpwnam(run_as)
         os.chown(root, entry.pw_uid, entry.pw_gid)
     root.chmod(0o700)
-    cluster = PgCluster(bindir, root, _free_port(), run_as)
+    cluster = PgCluster(bindir, root, _free_port(), run_as, durable)
     cluster._run(str(bindir / "initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                  "--no-sync", "--locale=C")
     cluster.start()

@@ -108,9 +108,14 @@ class PgJobStore:
 
     # Plumbing ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Conn]:
+    def _tx(self, *, durable: bool = True) -> Iterator[Conn]:
+        """One transaction. ``durable=False`` commits without waiting for the WAL flush: for logs and
+        progress only, where a PostgreSQL crash may lose the last few ms of them and nothing else
+        (a job's state changes always wait for the flush)."""
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit TO OFF")
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate_error(exc) from exc
@@ -235,11 +240,11 @@ class PgJobStore:
         return None if row is None else JobState(row[0])
 
     def append_log(self, request_id: str, message: str, level: str, ts: float) -> None:
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             self._log(conn, request_id, message, level, ts)
 
     def set_progress(self, request_id: str, progress: Progress) -> None:
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             conn.execute(
                 "UPDATE jobs SET progress_stage = %s, progress_step = %s, progress_total = %s WHERE id = %s"
                 " AND state IN (%s, %s)",
