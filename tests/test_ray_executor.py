@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from moto_s3 import MotoS3, s3  # noqa: F401  (the session fixture)
 from queueclient import cancel, result, status, submit, wait_status
 from ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the session fixture)
 from receiver import Receiver
@@ -159,14 +160,17 @@ def _server_log(server: Server) -> str:  # for failure messages
     return server.log_text()[-4000:]
 
 
-def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayCluster, tmp_path: Path,  # noqa: F811
-                                                           photo_uri: str) -> None:
+def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayCluster, s3: MotoS3,  # noqa: F811
+                                                           tmp_path: Path, photo_uri: str) -> None:
+    """``kinema ray`` + ``kinema serve --workers 0``, files in S3: the actors write the outputs to the bucket."""
     import ray
 
     runs, ns = tmp_path / "runs.txt", _ns()
     data = tmp_path / "kinema-data"
-    env = {**os.environ, **_env(ray_cluster, runs, ns), "KINEMA_OUTPUT_SHORT_SIDE": "90"}
-    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0, env={"KINEMA_TEST_RUNS": str(runs)}) as server:
+    files = s3.env("kinema-ray", "out")
+    env = {**os.environ, **_env(ray_cluster, runs, ns), **files, "KINEMA_OUTPUT_SHORT_SIDE": "90"}
+    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0,
+                        env={"KINEMA_TEST_RUNS": str(runs), **files}) as server:
         log_path = tmp_path / "kinema-ray.log"
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen([sys.executable, "-m", "kinema", "ray", "--actors", "1", "--data-dir", str(data),
@@ -184,6 +188,12 @@ def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayClust
                 wait_status(server, rid, "COMPLETED", timeout=60)
                 assert result(server, rid).status_code == 200
             assert sorted(_runs(runs)) == [(f"cli{i}", actor_pid) for i in range(3)]
+            video = result(server, rids[0]).json()["video"]
+            file_id, name = video["url"].split("/files/", 1)[1].split("/")
+            assert f"out/{file_id}/{name}" in s3.keys("kinema-ray")  # written to the bucket by the actor
+            clip = tmp_path / "clip.mp4"
+            clip.write_bytes(httpx.get(video["url"]).content)  # streamed from the bucket by the API server
+            assert read_frames(clip).shape == (150, 90, 90, 3)
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=30)

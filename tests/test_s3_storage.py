@@ -119,3 +119,21 @@ def test_retention_purges_the_objects(s3: MotoS3, tmp_path: Path, photo) -> None
         assert status(server, rid).status_code == 404
         assert httpx.get(video_url).status_code == 404
         assert httpx.get(file_url).status_code == 404
+
+
+def test_an_unreachable_store_gives_storage_error_not_a_crash(tmp_path: Path, photo_uri: str) -> None:
+    """Nothing listens on the endpoint: uploads answer 500 ``storage_error``, a job ends with it, the server lives."""
+    from moto_s3 import CREDENTIALS
+    from server import free_port
+
+    env = {**CREDENTIALS, "KINEMA_STORAGE_URL": "s3://nowhere/x",
+           "KINEMA_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"}
+    with running_server(tmp_path, env=env) as server:
+        up = httpx.post(server.url + "/files/upload", headers={**server.headers, "Content-Type": "image/png"},
+                        content=b"\x89PNG\r\n\x1a\n" + b"0" * 100, timeout=60)
+        assert up.status_code == 500 and up.json()["error_type"] == "storage_error", up.text
+        rid = submit(server, {"prompt": "nowhere", "image_url": photo_uri}).json()["request_id"]
+        wait_status(server, rid, "COMPLETED", timeout=90)
+        res = result(server, rid)
+        assert res.status_code == 500 and "storage_error" in res.text, res.text
+        assert httpx.get(server.url + "/health").status_code == 200
