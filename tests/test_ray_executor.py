@@ -26,6 +26,7 @@ from moto_s3 import MotoS3, s3  # noqa: F401  (the session fixture)
 from queueclient import cancel, result, status, submit, wait_status
 from ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the session fixture)
 from receiver import Receiver
+from scale import create_pg_key
 from server import ROOT, Server, running_server
 
 from kinema.media.encode import read_frames
@@ -161,16 +162,17 @@ def _server_log(server: Server) -> str:  # for failure messages
 
 
 def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayCluster, s3: MotoS3,  # noqa: F811
-                                                           tmp_path: Path, photo_uri: str) -> None:
-    """``kinema ray`` + ``kinema serve --workers 0``, files in S3: the actors write the outputs to the bucket."""
+                                                           pg_url: str, tmp_path: Path, photo_uri: str) -> None:
+    """The KubeRay shape on one machine: ``kinema ray`` + ``kinema serve --workers 0`` on PostgreSQL, files in S3
+    (the actors claim from PostgreSQL and write the outputs to the bucket)."""
     import ray
 
     runs, ns = tmp_path / "runs.txt", _ns()
     data = tmp_path / "kinema-data"
-    files = s3.env("kinema-ray", "out")
-    env = {**os.environ, **_env(ray_cluster, runs, ns), **files, "KINEMA_OUTPUT_SHORT_SIDE": "90"}
-    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0,
-                        env={"KINEMA_TEST_RUNS": str(runs), **files}) as server:
+    shared = {**s3.env("kinema-ray", "out"), "KINEMA_DATABASE_URL": pg_url}
+    env = {**os.environ, **_env(ray_cluster, runs, ns), **shared, "KINEMA_OUTPUT_SHORT_SIDE": "90"}
+    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0, key=create_pg_key(pg_url),
+                        env={"KINEMA_TEST_RUNS": str(runs), **shared}) as server:
         log_path = tmp_path / "kinema-ray.log"
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen([sys.executable, "-m", "kinema", "ray", "--actors", "1", "--data-dir", str(data),
