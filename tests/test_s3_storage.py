@@ -137,3 +137,21 @@ def test_an_unreachable_store_gives_storage_error_not_a_crash(tmp_path: Path, ph
         res = result(server, rid)
         assert res.status_code == 500 and "storage_error" in res.text, res.text
         assert httpx.get(server.url + "/health").status_code == 200
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"KINEMA_STORAGE_URL": "s3:///prefix"}, "storage URL must be s3://bucket[/prefix]"),
+    ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_DOWNLOADS": "sideways"}, "KINEMA_S3_DOWNLOADS must be one of"),
+    ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_ADDRESSING_STYLE": "x"}, "KINEMA_S3_ADDRESSING_STYLE must be"),
+])
+def test_bad_s3_settings_are_one_line_errors_before_anything_starts(tmp_path: Path, env: dict[str, str],
+                                                                    message: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    out = subprocess.run([sys.executable, "-m", "kinema", "serve", "--port", "0", "--data-dir", str(data)],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.startswith("kinema: error: " + message), out.stderr
+    assert "Traceback" not in out.stderr and not data.exists()

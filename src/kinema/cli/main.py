@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     from kinema.settings import Settings
 
-__all__ = ["main", "CliError", "add_database_args", "check_database_url"]
+__all__ = ["main", "CliError", "add_database_args", "check_database_url", "check_storage_url"]
 
 #: Sub-command modules, in help order. A module missing here is simply not offered.
 COMMANDS = ("serve", "worker", "ray", "keys", "db", "generate", "batch", "remote", "tls")
@@ -43,6 +43,19 @@ def check_database_url(settings: "Settings") -> None:
     try:
         is_postgres(settings)
     except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def check_storage_url(settings: "Settings") -> None:
+    """A bad ``s3://`` storage setting (URL, download mode, addressing style, boto3 missing) is a user error,
+    said in one line before anything starts. A local directory is not touched here."""
+    if not (settings.storage_url or "").startswith("s3://"):
+        return
+    from kinema.jobs.backends import BackendMissing, open_storage
+
+    try:
+        open_storage(settings)  # builds the boto3 client; no request is sent
+    except (ValueError, BackendMissing) as exc:
         raise CliError(str(exc)) from None
 
 

@@ -18,7 +18,7 @@ import signal
 import threading
 from pathlib import Path
 
-from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.cli.main import CliError, add_database_args, check_database_url, check_storage_url
 from kinema.logs import configure_logging
 from kinema.settings import Settings
 
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage,
     ), args)
     check_database_url(settings)
+    check_storage_url(settings)
     configure_logging(settings.log_level)
     from kinema.jobs.backends import describe
     from kinema.ray.executor import RayExecutor

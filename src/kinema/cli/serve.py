@@ -6,7 +6,7 @@ import argparse
 import socket
 from pathlib import Path
 
-from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.cli.main import CliError, add_database_args, check_database_url, check_storage_url
 from kinema.cli.ray import add_ray_args, ray_settings, start_executor
 from kinema.jobs.backends import describe
 from kinema.logs import configure_logging
@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         storage_url=args.storage,
     )
     check_database_url(settings)
+    check_storage_url(settings)
+    if settings.executor not in ("local", "ray"):
+        raise CliError(f"KINEMA_EXECUTOR must be local or ray, not {settings.executor!r}")
     if (args.executor or settings.executor) == "ray":  # engines as Ray actors; this process runs none
         settings = ray_settings(settings, args)
         settings = settings.replace(ray_actors=settings.ray_actors or (args.workers or 0)).replace(workers=0)

@@ -41,10 +41,12 @@ from kinema.errors import StorageError
 from kinema.media.storage import FileStorage, OwnUrls, StoredFile, sniff_content_type
 from kinema.settings import Settings
 
-__all__ = ["DOWNLOAD_MODES", "S3Location", "S3Storage", "S3StoredFile", "open_s3_storage", "parse_s3_url"]
+__all__ = ["ADDRESSING_STYLES", "DOWNLOAD_MODES", "S3Location", "S3Storage", "S3StoredFile", "open_s3_storage", "parse_s3_url"]
 
 #: ``KINEMA_S3_DOWNLOADS`` values.
 DOWNLOAD_MODES = ("redirect", "stream")
+#: ``KINEMA_S3_ADDRESSING_STYLE`` values (botocore's).
+ADDRESSING_STYLES = ("auto", "path", "virtual")
 #: Uploads up to this size stay in memory while spooled; larger ones go to a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
 #: Streamed downloads are read from the object in chunks of this size.
@@ -292,6 +294,9 @@ def open_s3_storage(settings: Settings) -> S3Storage:
     """The S3 storage of ``settings.storage_url`` (``s3://bucket/prefix``)."""
     assert settings.storage_url is not None
     location = parse_s3_url(settings.storage_url)
+    if settings.s3_addressing_style not in ADDRESSING_STYLES:
+        raise ValueError(f"KINEMA_S3_ADDRESSING_STYLE must be one of {', '.join(ADDRESSING_STYLES)},"
+                         f" not {settings.s3_addressing_style!r}")
     client = _client(settings, settings.s3_endpoint_url)
     presign = _client(settings, settings.s3_public_endpoint_url) if settings.s3_public_endpoint_url else None
     return S3Storage(client, location, OwnUrls.of(settings), downloads=settings.s3_downloads,
