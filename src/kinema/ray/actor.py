@@ -79,8 +79,10 @@ class EngineActor:
         self.work_dir = settings.work_dir / self.worker_id
         _sweep_dead_work_dirs(settings)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # JobRunner only ever calls send(event); its annotation names the worker process's pipe wrapper.
         self.runner = JobRunner(
-            Pipeline(settings, engine, local=self.storage.read_own), self.storage, self.work_dir, self._on_event,
+            Pipeline(settings, engine, local=self.storage.read_own), self.storage, self.work_dir,
+            self._on_event,  # type: ignore[arg-type]
             engine_note=f"load: engine ready on {self.device} in Ray actor {index} (loaded once in {self.load_s:.2f} s)",
         )
         self._writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kinema-actor-store")

@@ -102,7 +102,9 @@ class RayExecutor:
                 "max_concurrency": 2,  # info() answers while the claim thread runs a job
                 "runtime_env": {"env_vars": env},
             }
-            self.actors.append(_RemoteEngineActor.options(**options).remote(self.settings, i))
+            # ray.remote's class wrapper is untyped: .options/.remote are added at run time.
+            actor_class: Any = _RemoteEngineActor
+            self.actors.append(actor_class.options(**options).remote(self.settings, i))
         log.info("ray actors started", extra={"actors": count, "num_gpus": gpus, "num_cpus": self.settings.ray_num_cpus,
                                               "address": self.settings.ray_address})
 
