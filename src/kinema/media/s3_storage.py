@@ -51,6 +51,8 @@ ADDRESSING_STYLES = ("auto", "path", "virtual")
 SPOOL_IN_MEMORY = 1024 * 1024
 #: Streamed downloads are read from the object in chunks of this size.
 STREAM_CHUNK = 256 * 1024
+#: The retention sweep over the whole prefix runs at most this often (each run lists every object).
+SWEEP_EVERY_S = 600.0
 _CREATED = "created-at"
 
 
@@ -93,6 +95,7 @@ class S3Storage:
         self.downloads = downloads
         self._presign = presign_client or client
         self.presign_expires_s = presign_expires_s
+        self._last_sweep = float("-inf")
 
     # Names and URLs: the same as the local storage's ---------------------------------------
     new_id = staticmethod(FileStorage.new_id)
@@ -263,8 +266,17 @@ class S3Storage:
         return bool(keys)
 
     def purge_older_than(self, age_s: float, *, now: float | None = None) -> int:
-        """Delete the files (objects under the prefix) older than ``age_s``; returns how many files went."""
-        cutoff = (time.time() if now is None else now) - age_s
+        """Delete the files (objects under the prefix) older than ``age_s``; returns how many files went.
+
+        The sweep lists the whole prefix (one ``ListObjectsV2`` per 1000 objects), so it runs at most every
+        ``min(SWEEP_EVERY_S, age_s / 4)``; the files of purged jobs are deleted one by one by
+        :meth:`delete` in between, and the sweep only catches files no job points to (unused uploads).
+        """
+        now = time.time() if now is None else now
+        if now - self._last_sweep < min(SWEEP_EVERY_S, age_s / 4):
+            return 0
+        self._last_sweep = now
+        cutoff = now - age_s
         old: list[str] = []
         files: set[str] = set()
         for key, modified in self._keys(self.location.prefix):
