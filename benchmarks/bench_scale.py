@@ -170,6 +170,17 @@ def main() -> None:
                 print(f"status polling, {args.clients} clients over 2 API servers on PostgreSQL every 0.1 s for"
                       f" {args.seconds:.0f} s: {len(lat)} requests, p50 {pct(lat, 0.5) * 1000:.1f} ms,"
                       f" p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)")
+                lite = start_server(tmp / "sqlite-status", engine=INSTANT, env=SMALL)
+                try:  # the same load on the embedded default, in the same run, for reference
+                    lite_rids = [httpx.post(f"{lite.url}/{ENDPOINT}", json={**PAYLOAD, "image_url": image},
+                                            headers=lite.headers, timeout=30).json()["request_id"] for _ in range(10)]
+                    ref = asyncio.run(poll_load(lite.url, lite.headers, lite_rids, args.clients, args.seconds))
+                finally:
+                    stop_server(lite)
+                print(f"  reference, the same {args.clients} clients on one SQLite server: {len(ref)} requests,"
+                      f" p50 {pct(ref, 0.5) * 1000:.1f} ms, p90 {pct(ref, 0.9) * 1000:.1f} ms,"
+                      f" p99 {pct(ref, 0.99) * 1000:.1f} ms; p99 ratio PostgreSQL/SQLite"
+                      f" {pct(lat, 0.99) / pct(ref, 0.99):.2f}")
 
                 # 3. Overhead: PostgreSQL API server + standalone worker.
                 pg_split = _overhead(servers[0], image, args.overhead_jobs)

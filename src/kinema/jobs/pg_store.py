@@ -7,8 +7,8 @@ Read-modify-write moves (complete, cancel, lease expiry) lock the job's row firs
 a completion of one job serialise as they do under SQLite's ``BEGIN IMMEDIATE``. Rows have the
 SQLite store's format (:mod:`kinema.jobs.pg_schema`), decoded by the same function.
 
-Connections are checked when taken from the pool, so after a PostgreSQL restart the pool replaces
-its dead connections by itself; while the database is down, calls raise
+After a PostgreSQL restart the pool replaces its dead connections by itself (a stale one fails on
+its first statement and the call is retried once on a fresh one); while the database is down, calls raise
 :class:`~kinema.errors.StoreUnavailable` (503), and :class:`~kinema.errors.StoreFull` (507) when
 its disk is full.
 """
@@ -100,32 +100,62 @@ class PgJobStore:
             min_size=1,
             max_size=max(2, pool_size),
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
             timeout=busy_timeout_s,
             open=True,
             name="kinema-jobs",
         )
 
     # Plumbing ---------------------------------------------------------------------
+    # Connections are not checked when taken from the pool (that costs a round trip on every call of
+    # the status hot path). A connection that went stale (PostgreSQL restarted) fails on its first
+    # statement, before anything of ours ran: it is dropped and the call retried once on a fresh one.
     @contextlib.contextmanager
     def _tx(self, *, durable: bool = True) -> Iterator[Conn]:
         """One transaction. ``durable=False`` commits without waiting for the WAL flush: for logs and
         progress only, where a PostgreSQL crash may lose the last few ms of them and nothing else
         (a job's state changes always wait for the flush)."""
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                if not durable:
-                    conn.execute("SET LOCAL synchronous_commit TO OFF")
-                yield conn
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        conn.execute("BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+                        self._drop_stale()
+                        continue  # the pool discards this broken one on the way out
+                    try:
+                        yield conn
+                    except BaseException:
+                        if not conn.broken:
+                            with contextlib.suppress(psycopg.Error):
+                                conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    return
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate_error(exc) from exc
 
     def _read(self, fn: Callable[[Conn], T]) -> T:
+        """A read on a pooled connection (autocommit: one statement, one snapshot); retried once on a
+        connection that turned out stale."""
         try:
-            with self._pool.connection() as conn:
-                return fn(conn)
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        return fn(conn)
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+                        self._drop_stale()
+            raise AssertionError("unreachable")
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate_error(exc) from exc
+
+    def _drop_stale(self) -> None:
+        """One connection was stale, so its idle siblings probably are too (a restart): check them all now."""
+        with contextlib.suppress(psycopg.Error, PoolTimeout):
+            self._pool.check()
 
     @staticmethod
     def _load(conn: Conn, request_id: str, with_payload: bool = False, *, lock: bool = False) -> Job | None:
