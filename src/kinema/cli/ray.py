@@ -91,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own SIGTERM handler
         signal.signal(sig, lambda *_: stop.set())
     try:
-        infos = executor.wait_ready(READY_TIMEOUT_S)
+        try:
+            infos = executor.wait_ready(READY_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - Ray's errors for a failed actor __init__ or a timeout
+            raise CliError(f"the engine actors did not start: {str(exc).strip().splitlines()[-1][:500]}") from None
         print(f"kinema ray: {len(infos)} actor(s) ready on {settings.ray_address}, engine {settings.engine},"
               f" database {describe(settings)}", flush=True)
         while not stop.wait(HEALTH_EVERY_S):
