@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def main() -> None:
     from skimage import data
 
     image = data_uri(jpeg_bytes(data.astronaut()), "image/jpeg")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kbr-", dir="/tmp") as tmp:
         ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, _temp_dir=tmp + "/ray", log_to_driver=False,

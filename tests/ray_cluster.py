@@ -10,6 +10,7 @@ server uses a namespace of its own so its actors are never adopted by another te
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class RayCluster:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'kinema[ray]')")
+    # No usage report to Ray's servers from the tests (the suite needs no network); inherited by the servers.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # A short temp dir: Ray's unix sockets live under it and must stay under ~100 characters.
     temp = tempfile.mkdtemp(prefix="kray-", dir="/tmp")
     ray.init(num_cpus=CLUSTER_CPUS, num_gpus=0, include_dashboard=False, _temp_dir=temp,
