@@ -92,4 +92,5 @@ class PgChangeFeed(ChangeFeed):
     @staticmethod
     def _lost(exc: Exception, failures: int) -> None:
         if failures == 0:
-            log.warning("change feed: lost the database (%s); reconnecting", str(exc).strip().splitlines()[0:1])
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("change feed: lost the database (%s); reconnecting", first)
