@@ -13,6 +13,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pg import pg_cluster, pg_url, postgres_env  # noqa: E402,F401  (the PostgreSQL fixtures, for every test module)
+
 
 def png_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()

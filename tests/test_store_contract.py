@@ -1,7 +1,7 @@
 """The JobStore contract: every backend must pass this suite unchanged.
 
-Backends are the parameters of the ``store_factory`` fixture (SQLite today; the scale-out work
-adds PostgreSQL to ``BACKENDS``). A factory opens independent store instances on one database,
+Backends are the parameters of the ``store_factory`` fixture: SQLite, and PostgreSQL on a real
+server started by the suite (``tests/pg.py``; each test gets a fresh database). A factory opens independent store instances on one database,
 as separate server processes would; ``open_store(spec)`` does the same inside a child process.
 """
 
@@ -22,7 +22,7 @@ from kinema.jobs.sqlite_store import SqliteJobStore
 from kinema.jobs.states import JobState
 from kinema.jobs.store import MAX_ATTEMPTS, JobStore, Outcome, Progress, cancelled_outcome
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class StoreSpec:
 def open_store(spec: StoreSpec) -> JobStore:
     if spec.backend == "sqlite":
         return SqliteJobStore(Path(spec.location), price_per_second=0.1)
+    if spec.backend == "postgres":
+        from kinema.jobs.pg_store import PgJobStore  # psycopg: only where PostgreSQL runs
+
+        return PgJobStore(spec.location, price_per_second=0.1, pool_size=4)
     raise ValueError(spec.backend)
 
 
@@ -50,7 +54,11 @@ class StoreFactory:
 
 @pytest.fixture(params=BACKENDS)
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    factory = StoreFactory(StoreSpec(request.param, str(tmp_path / "jobs.sqlite3")), [])
+    if request.param == "postgres":
+        location = str(request.getfixturevalue("pg_url"))
+    else:
+        location = str(tmp_path / "jobs.sqlite3")
+    factory = StoreFactory(StoreSpec(request.param, location), [])
     yield factory
     for store in factory.opened:
         store.close()

@@ -89,6 +89,48 @@ class Settings:
     #: localhost names, plus this machine's names and any IP literal when bound to a wildcard address; the
     #: host of ``public_url`` is always accepted. Other names get 400 (DNS rebinding, forged response URLs).
     allowed_hosts: tuple[str, ...] = ()
+    # -- Scale-out (issue 10, scale-A) ---------------------------------------------------------
+    #: ``postgresql://user:password@host:5432/db``: jobs, logs, keys, usage and the webhook outbox in
+    #: PostgreSQL (``pip install 'kinema[postgres]'``), shared by every server and worker. Unset: SQLite
+    #: in the data dir (the embedded default).
+    database_url: str | None = None
+    #: Connections per process in the PostgreSQL pool (the API's 8 read + 4 write threads and the
+    #: dispatcher's one share it; a waiter past ``store_busy_timeout_s`` gets 503).
+    database_pool_size: int = 12
+    #: Where files (uploads, outputs) live: a local directory or ``file:///dir`` that every server and
+    #: worker of a deployment sees at the same path. Unset: ``<data_dir>/files``.
+    storage_url: str | None = None
+    # -- S3 storage and the Ray executor (issue 10, scale-B) ------------------------------------
+    #: S3 endpoint (MinIO, Ceph, R2…) for ``storage_url=s3://…``; unset: boto3's own
+    #: ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, else AWS.
+    s3_endpoint_url: str | None = None
+    #: Endpoint written into presigned download URLs when clients reach the store under another
+    #: name than kinema does (e.g. the public MinIO ingress); unset: ``s3_endpoint_url``.
+    s3_public_endpoint_url: str | None = None
+    #: Region; unset: ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config.
+    s3_region: str | None = None
+    #: ``auto``, ``path`` (MinIO and most self-hosted stores) or ``virtual``.
+    s3_addressing_style: str = "auto"
+    #: ``GET /files/…`` on S3: ``stream`` (kinema relays the bytes; works wherever kinema works) or
+    #: ``redirect`` (307 to a presigned URL; the store must be reachable by clients).
+    s3_downloads: str = "stream"
+    #: Lifetime of a presigned download URL.
+    s3_presign_expires_s: float = 3600.0
+    #: ``local`` (worker processes of this server) or ``ray`` (engines as Ray actors, see kinema.ray).
+    executor: str = "local"
+    #: ``auto`` (a running cluster, e.g. inside KubeRay), ``local`` (start one in-process) or
+    #: ``ray://head:10001`` / ``host:6379``.
+    ray_address: str = "auto"
+    #: Engine actors to keep (0: one per GPU of the cluster for GPU actors, else ``workers``).
+    ray_actors: int = 0
+    #: GPUs per actor (fractions share a GPU); negative: 0 for the CPU motion engine, else 1.
+    ray_num_gpus: float = -1.0
+    #: CPUs per actor.
+    ray_num_cpus: float = 1.0
+    #: How often Ray restarts a dead actor (-1: always).
+    ray_max_restarts: int = -1
+    #: Ray namespace of the actors (names ``kinema-engine-<i>``).
+    ray_namespace: str = "kinema"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -135,6 +177,11 @@ class Settings:
 
     @property
     def files_dir(self) -> Path:
+        url = self.storage_url
+        if url and "://" not in url:
+            return Path(url)
+        if url and url.startswith("file://"):
+            return Path(url[len("file://") :])
         return self.data_dir / "files"
 
     @property

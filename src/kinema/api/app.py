@@ -25,9 +25,8 @@ from kinema.api.openapi import build_openapi
 from kinema.api.state import AppState, StoreGate, app_state
 from kinema.jobs.dispatcher import Dispatcher
 from kinema.jobs.feed import ChangeFeed
-from kinema.jobs.sqlite_store import SqliteJobStore
+from kinema.jobs.backends import open_change_feed, open_job_store, open_keys
 from kinema.jobs.webhooks import WebhookOutbox
-from kinema.keys import KeyStore
 from kinema.media.storage import open_storage
 from kinema.settings import Settings
 
@@ -79,14 +78,13 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqliteJobStore(
-            settings.db_path, price_per_second=settings.price_per_second, busy_timeout_s=settings.store_busy_timeout_s
-        )
-        feed = ChangeFeed(store)
+        # SQLite in the data dir, or PostgreSQL shared by several servers (KINEMA_DATABASE_URL).
+        store = await asyncio.to_thread(open_job_store, settings)
+        feed = open_change_feed(settings, store)
         await feed.start()
         storage = open_storage(settings)
         outbox = WebhookOutbox(settings)
-        keys = KeyStore(settings.db_path)
+        keys = open_keys(settings, feed)
         dispatcher = Dispatcher(settings, store, feed, storage, on_complete=lambda _job: outbox.wake())
         gate = StoreGate(store, feed)
         app.state.kinema = AppState(settings, store, feed, gate, storage, keys, outbox, dispatcher)

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from kinema.api.auth import require_key
 from kinema.api.body import BodyLimits, body_chunks, read_json_body, too_large
 from kinema.api.errors import ApiError
+from kinema.api.object_files import object_download
 from kinema.api.queue import base_url
 from kinema.errors import InputError, error_item
 from kinema.media.storage import FileStorage, StoredFile
@@ -117,7 +118,10 @@ async def upload(request: Request) -> Response:
 
 
 async def download(request: Request) -> Response:
-    stored = _storage(request).get(request.path_params["file_id"], request.path_params["file_name"])
+    storage = _storage(request)
+    if not isinstance(storage, FileStorage):  # an object store (KINEMA_STORAGE_URL=s3://…): redirect or stream
+        return await object_download(request, storage)
+    stored = storage.get(request.path_params["file_id"], request.path_params["file_name"])
     if stored is None:
         raise ApiError(404, "File not found", "not_found")
     return FileResponse(stored.path, media_type=stored.content_type, filename=None,

@@ -1,4 +1,4 @@
-"""``kinema keys create|list|revoke``: manage API keys in the data dir.
+"""``kinema keys create|list|revoke``: manage API keys in the deployment's database (data dir or PostgreSQL).
 
 Only ``create`` makes a key store; ``list`` and ``revoke`` on a directory without one say so instead of
 creating an empty store there (a mistyped ``--data-dir`` must not look like a store with no keys).
@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kinema.cli.main import CliError
+from kinema.cli.main import CliError, add_database_args, check_database_url
+from kinema.errors import StoreUnavailable
 from kinema.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,34 +31,42 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--label", default=None, help="a name for the key, shown by 'kinema keys list'")
     c.add_argument("--if-none", action="store_true",
                    help="create a key only if the store has none; otherwise name the existing key(s) and exit 0")
+    add_database_args(c, storage=False)
     c.set_defaults(func=create)
     ls = ks.add_parser("list", help="list keys: id, creation time, label")
     ls.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
+    add_database_args(ls, storage=False)
     ls.set_defaults(func=list_keys)
     r = ks.add_parser("revoke", help="revoke a key by id")
     r.add_argument("key_id")
     r.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
+    add_database_args(r, storage=False)
     r.set_defaults(func=revoke)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env().replace(data_dir=args.data_dir)
+    settings = Settings.from_env().replace(data_dir=args.data_dir, database_url=args.database_url)
+    check_database_url(settings)
+    return settings
 
 
-def _open(path: Path) -> KeyStore:
-    # Imported here: kinema.keys pulls in the job store (~130 ms), which every other command would pay.
-    from kinema.keys import KeyStore
+def _open(settings: Settings) -> KeyStore:
+    # Imported here: the backends pull in the job store (~130 ms), which every other command would pay.
+    from kinema.jobs.backends import BackendMissing, open_keys
 
-    return KeyStore(path)
+    try:
+        return open_keys(settings)
+    except (StoreUnavailable, BackendMissing) as exc:
+        raise CliError(str(exc)) from None
 
 
 def _existing_store(args: argparse.Namespace) -> KeyStore:
     settings = _settings(args)
-    if not settings.db_path.is_file():
+    if settings.database_url is None and not settings.db_path.is_file():
         where = "does not exist" if not settings.data_dir.exists() else f"has no key store ({settings.db_path.name})"
         raise CliError(f"{settings.data_dir} {where}: check --data-dir, or create a key with "
                        f"'kinema keys create --data-dir {shlex.quote(str(settings.data_dir))}'")
-    return _open(settings.db_path)
+    return _open(settings)
 
 
 def _when(ts: float) -> str:
@@ -65,23 +74,26 @@ def _when(ts: float) -> str:
 
 
 def create(args: argparse.Namespace) -> int:
+    from kinema.jobs.backends import describe
+
     settings = _settings(args)
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot create {settings.data_dir}: {exc.strerror or exc}") from None
-    store = _open(settings.db_path)
+    if settings.database_url is None:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create {settings.data_dir}: {exc.strerror or exc}") from None
+    store = _open(settings)
     try:
         existing = store.list() if args.if_none else []
         if existing:
             ids = ", ".join(k.id for k in existing)
-            print(f"{settings.data_dir} already has {len(existing)} API key(s): {ids} (secrets are shown only "
+            print(f"{describe(settings)} already has {len(existing)} API key(s): {ids} (secrets are shown only "
                   "when a key is created; 'kinema keys create' makes another). No key created.")
             return 0
         key = store.create(args.label)
     finally:
         store.close()
-    print(f"Created an API key in {settings.data_dir}. Use it as 'Authorization: Key <key>' or FAL_KEY=<key>:")
+    print(f"Created an API key in {describe(settings)}. Use it as 'Authorization: Key <key>' or FAL_KEY=<key>:")
     print(key)
     return 0
 

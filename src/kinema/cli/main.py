@@ -11,17 +11,55 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kinema import __version__
 
-__all__ = ["CliError", "main"]
+if TYPE_CHECKING:
+    from kinema.settings import Settings
+
+__all__ = ["CliError", "add_database_args", "check_database_url", "check_storage_url", "main"]
 
 #: Sub-command modules, in help order. A module missing here is simply not offered.
-COMMANDS = ("serve", "keys", "generate", "batch", "remote", "tls")
+COMMANDS = ("serve", "worker", "ray", "keys", "db", "generate", "batch", "remote", "tls")
 
 
 class CliError(Exception):
     """A user error: printed as ``kinema: error: <message>`` with exit code 2."""
+
+
+def add_database_args(p: argparse.ArgumentParser, *, storage: bool = True) -> None:
+    """``--database-url`` (and ``--storage``): the options every command that opens the stores takes."""
+    p.add_argument("--database-url", default=None, metavar="URL",
+                   help="postgresql://user:password@host/db shared by several servers and workers"
+                        " (env KINEMA_DATABASE_URL; default: SQLite in the data dir)")
+    if storage:
+        p.add_argument("--storage", default=None, metavar="DIR",
+                       help="files directory shared by every server and worker (env KINEMA_STORAGE_URL;"
+                            " default: <data dir>/files)")
+
+
+def check_database_url(settings: "Settings") -> None:
+    """A bad ``--database-url`` is a user error, said in one line."""
+    from kinema.jobs.backends import is_postgres
+
+    try:
+        is_postgres(settings)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def check_storage_url(settings: "Settings") -> None:
+    """A bad ``s3://`` storage setting (URL, download mode, addressing style, boto3 missing) is a user error,
+    said in one line before anything starts. A local directory is not touched here."""
+    if not (settings.storage_url or "").startswith("s3://"):
+        return
+    from kinema.jobs.backends import BackendMissing, open_storage
+
+    try:
+        open_storage(settings)  # builds the boto3 client; no request is sent
+    except (ValueError, BackendMissing) as exc:
+        raise CliError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,9 @@ import argparse
 import socket
 from pathlib import Path
 
-from kinema.cli.main import CliError
+from kinema.cli.main import CliError, add_database_args, check_database_url, check_storage_url
+from kinema.cli.ray import add_ray_args, ray_settings, start_executor
+from kinema.jobs.backends import describe
 from kinema.logs import configure_logging
 from kinema.settings import Settings
 
@@ -21,8 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--public-url", default=None, help="base of URLs handed out (default: from the request)")
     p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
-    p.add_argument("--workers", type=int, default=None, help="engine worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="engine worker processes (default 1; 0: API only, jobs run on `kinema worker`s)")
     p.add_argument("--engine", default=None, help="engine entry point module:function (env KINEMA_ENGINE)")
+    add_database_args(p)
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="local: engine worker processes of this server (default); ray: engines as Ray actors"
+                        " (env KINEMA_EXECUTOR; see kinema ray)")
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -62,19 +70,29 @@ def run(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         workers=args.workers,
         engine=args.engine,
+        database_url=args.database_url,
+        storage_url=args.storage,
     )
+    check_database_url(settings)
+    check_storage_url(settings)
+    if settings.executor not in ("local", "ray"):
+        raise CliError(f"KINEMA_EXECUTOR must be local or ray, not {settings.executor!r}")
+    if (args.executor or settings.executor) == "ray":  # engines as Ray actors; this process runs none
+        settings = ray_settings(settings, args)
+        settings = settings.replace(ray_actors=settings.ray_actors or (args.workers or 0)).replace(workers=0)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise CliError("--tls-cert and --tls-key go together")
     for path in (settings.tls_cert, settings.tls_key):
         if path is not None and not path.is_file():
             raise CliError(f"TLS file not found: {path}")
-    if settings.workers < 1:
-        raise CliError("--workers must be at least 1")
+    if settings.workers < 0:
+        raise CliError("--workers must be 0 (API only: jobs run on `kinema worker`s) or more")
     configure_logging(settings.log_level)
     sock = bind(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
-    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir})", flush=True)
+    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir},"
+          f" database: {describe(settings)})", flush=True)
     # Slow and idle clients: header deadline and a connection cap below the descriptor limit (kinema.api.connections).
     protocol, _guard = guarded_protocol(settings, raise_fd_limit())
     config = uvicorn.Config(
@@ -91,5 +109,10 @@ def run(args: argparse.Namespace) -> int:
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=64 * 1024,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    executor = start_executor(settings) if settings.executor == "ray" else None
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if executor is not None:
+            executor.stop()  # type: ignore[attr-defined]
     return 0

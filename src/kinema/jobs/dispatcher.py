@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected
+from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected, StoreUnavailable
 from kinema.jobs.events import (
     JobDone,
     JobLog,
@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 #: Lease expiry and start deadlines are checked this often.
 HOUSEKEEPING_S = 0.5
+#: A completion the store could not take (database away) is retried this often.
+COMPLETE_RETRY_S = 0.5
 
 
 class Dispatcher:
@@ -82,7 +84,7 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._sweep_work_dirs)
-        for i in range(max(1, self.settings.workers)):
+        for i in range(max(0, self.settings.workers)):  # 0: an API-only server (standalone workers run jobs)
             self.workers.append(self._spawn(i))
         self._tasks = [
             asyncio.create_task(self._forever(self._claim_loop), name="kinema-dispatcher-claim"),
@@ -130,7 +132,9 @@ class Dispatcher:
                 for w in self.workers
             ],
         }
-        if not can:
+        if not self.workers:
+            body["reason"] = "API only (--workers 0): jobs run on standalone workers (kinema worker)"
+        elif not can:
             reasons = sorted({w.reason for w in self.workers if w.reason})
             if dead:
                 body["reason"] = "every worker is DEFUNCT: " + "; ".join(reasons or ["unknown"])

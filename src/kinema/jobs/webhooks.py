@@ -28,7 +28,7 @@ import httpx
 from kinema import __version__
 from kinema.addresses import address_problem
 from kinema.jobs import signing
-from kinema.jobs.sqlite_schema import connect, ensure_schema
+from kinema.errors import StoreUnavailable
 from kinema.jobs.states import DeliveryState, check_delivery_transition
 from kinema.jobs.webhook_message import DestinationRefused, check_webhook_url, insert_delivery, webhook_body
 from kinema.settings import Settings
@@ -48,6 +48,8 @@ LEASE_MARGIN_S = 30.0
 POLL_S = 30.0
 JITTER = 0.1
 PURGE_EVERY_S = 3600.0
+#: How soon the loop looks again after the database could not be reached.
+STORE_RETRY_S = 1.0
 
 _COLUMNS = (
     "id",
@@ -102,9 +104,11 @@ class WebhookOutbox:
         self._sleep = sleep
         self._key = signing.load_or_create_key(settings.webhook_key_path)
         self._db_lock = threading.Lock()
-        self._db = connect(settings.db_path)
-        self._db.execute("PRAGMA synchronous=FULL")
-        ensure_schema(self._db)
+        # SQLite in the data dir, or PostgreSQL (KINEMA_DATABASE_URL); imported here because the
+        # backends module imports the stores, which import this module.
+        from kinema.jobs.backends import open_sql
+
+        self._db = open_sql(settings)
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=settings.webhook_timeout_s,
@@ -168,15 +172,22 @@ class WebhookOutbox:
         try:
             while True:
                 self._wakeup.clear()
-                if self._clock() - self._last_purge >= PURGE_EVERY_S:
-                    self._last_purge = self._clock()
-                    await asyncio.to_thread(self.purge)
-                rows = await asyncio.to_thread(self._claim_due, MAX_CONCURRENT - len(self._inflight), self._busy())
-                for row in rows:
-                    task = asyncio.create_task(self._attempt(row))
-                    self._inflight[row["id"]] = (row["user_id"], task)
-                    task.add_done_callback(functools.partial(self._done, int(row["id"])))
-                await self._wait(await asyncio.to_thread(self._next_delay, self._busy()))
+                try:
+                    if self._clock() - self._last_purge >= PURGE_EVERY_S:
+                        self._last_purge = self._clock()
+                        await asyncio.to_thread(self.purge)
+                    rows = await asyncio.to_thread(
+                        self._claim_due, MAX_CONCURRENT - len(self._inflight), self._busy()
+                    )
+                    for row in rows:
+                        task = asyncio.create_task(self._attempt(row))
+                        self._inflight[row["id"]] = (row["user_id"], task)
+                        task.add_done_callback(functools.partial(self._done, int(row["id"])))
+                    delay = await asyncio.to_thread(self._next_delay, self._busy())
+                except StoreUnavailable as exc:  # the database is away (restarting): try again shortly
+                    log.warning("webhooks: %s", exc)
+                    delay = STORE_RETRY_S
+                await self._wait(delay)
                 if self._closed:
                     return
         finally:

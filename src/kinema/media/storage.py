@@ -24,10 +24,13 @@ import urllib.parse
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kinema.errors import StorageError, StorageFull
 from kinema.settings import Settings
+
+if TYPE_CHECKING:
+    from kinema.media.s3_storage import S3Storage
 
 __all__ = [
     "FileStorage",
@@ -358,6 +361,12 @@ class FileStorage:
         return removed
 
 
-def open_storage(settings: Settings) -> FileStorage:
-    """The storage of a server or worker with these settings (files under the data dir)."""
+def open_storage(settings: Settings) -> FileStorage | S3Storage:
+    """The storage of a server or worker with these settings: files under the data dir (or
+    ``KINEMA_STORAGE_URL``), or objects for an ``s3://`` URL (chosen by ``kinema.jobs.backends.open_storage``)."""
+    if (settings.storage_url or "").startswith("s3://"):
+        # Imported here: kinema.jobs.backends imports this module (and boto3 only for s3://).
+        from kinema.jobs.backends import open_storage as open_configured
+
+        return open_configured(settings)
     return FileStorage(settings.files_dir, OwnUrls.of(settings))
