@@ -35,7 +35,9 @@ def test_keys_commands_use_the_database_url_flag_and_env(tmp_path: Path, pg_url:
         rows = conn.execute("SELECT id, label, revoked FROM api_keys").fetchall()
     assert rows == [(key.split(":")[0], "ci", 0)]
     listed = _kinema("keys", "list", env={"KINEMA_DATABASE_URL": pg_url})  # the environment variable
-    assert listed.returncode == 0 and listed.stdout.split() == [key.split(":")[0], "ci"]
+    assert listed.returncode == 0, listed.stderr
+    key_id, _created, label = listed.stdout.rstrip("\n").split("\t")  # id, creation time, label
+    assert (key_id, label) == (key.split(":")[0], "ci")
     gone = _kinema("keys", "revoke", key.split(":")[0], "--database-url", pg_url)
     assert gone.returncode == 0, gone.stderr
     assert _kinema("keys", "list", "--database-url", pg_url).stdout.strip() == ""

@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kinema.jobs.pg_schema import upgrade
 from kinema.jobs.sqlite_schema import input_summary
-from kinema.jobs.sqlite_store import _COLS, _row_job, _webhook_error
+from kinema.jobs.sqlite_rows import COLS, row_job, webhook_error
 from kinema.jobs.states import DeliveryState, JobState, check_transition
 from kinema.jobs.store import (
     MAX_ATTEMPTS,
@@ -159,13 +159,13 @@ class PgJobStore:
 
     @staticmethod
     def _load(conn: Conn, request_id: str, with_payload: bool = False, *, lock: bool = False) -> Job | None:
-        cols = _COLS + (", payload" if with_payload else "")
+        cols = COLS + (", payload" if with_payload else "")
         r = conn.execute(
             f"SELECT {cols} FROM jobs WHERE id = %s" + (" FOR UPDATE" if lock else ""), (request_id,)
         ).fetchone()
         if r is None:
             return None
-        return _row_job(r[:23], r[23] if with_payload else None)
+        return row_job(r[:23], r[23] if with_payload else None)
 
     @staticmethod
     def _log(conn: Conn, request_id: str, message: str, level: str, ts: float) -> None:
@@ -208,7 +208,7 @@ class PgJobStore:
                 (job.id, job.key_id, outcome.billed_seconds, round(outcome.billed_seconds * self._price, 6), now),
             )
         if job.webhook_url:
-            body = webhook_body(job.id, job.id, outcome.ok, outcome.body, _webhook_error(outcome))
+            body = webhook_body(job.id, job.id, outcome.ok, outcome.body, webhook_error(outcome))
             conn.execute(
                 "INSERT INTO webhook_deliveries (request_id, user_id, url, body, attempts, next_attempt_at, status,"
                 " created_at, updated_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s, %s)",
@@ -376,22 +376,22 @@ class PgJobStore:
             return []
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (%s, %s) AND worker_id = ANY(%s) ORDER BY seq",
+                f"SELECT {COLS} FROM jobs WHERE state IN (%s, %s) AND worker_id = ANY(%s) ORDER BY seq",
                 (*_ACTIVE, ids),
             ).fetchall()
         )
-        return [_row_job(r) for r in rows]
+        return [row_job(r) for r in rows]
 
     # Housekeeping (every server and worker runs it; SKIP LOCKED shares the rows out) -----------------------
     def expire_leases(self, now: float, *, max_attempts: int = MAX_ATTEMPTS) -> builtins.list[Job]:
         out: builtins.list[Job] = []
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (%s, %s) AND lease_until < %s ORDER BY seq"
+                f"SELECT {COLS} FROM jobs WHERE state IN (%s, %s) AND lease_until < %s ORDER BY seq"
                 " FOR UPDATE SKIP LOCKED",
                 (*_ACTIVE, now),
             ).fetchall()
-            for job in map(_row_job, rows):
+            for job in map(row_job, rows):
                 if job.state is JobState.CANCELLING:
                     self._log(conn, job.id, "the runner stopped answering while cancelling", "WARN", now)
                     out.append(self._finish(conn, job, cancelled_outcome(), now))
@@ -417,11 +417,11 @@ class PgJobStore:
         out: builtins.list[Job] = []
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state = %s AND start_deadline < %s ORDER BY seq"
+                f"SELECT {COLS} FROM jobs WHERE state = %s AND start_deadline < %s ORDER BY seq"
                 " FOR UPDATE SKIP LOCKED",
                 (JobState.QUEUED.value, now),
             ).fetchall()
-            for job in map(_row_job, rows):
+            for job in map(row_job, rows):
                 self._log(conn, job.id, "the request timed out before processing started", "ERROR", now)
                 out.append(self._finish(conn, job, start_timeout_outcome(), now))
         return out
@@ -429,10 +429,10 @@ class PgJobStore:
     def purge(self, older_than: float) -> builtins.list[Job]:
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM jobs WHERE state IN (%s, %s, %s) AND completed_at < %s FOR UPDATE SKIP LOCKED",
+                f"SELECT {COLS} FROM jobs WHERE state IN (%s, %s, %s) AND completed_at < %s FOR UPDATE SKIP LOCKED",
                 (*_TERMINAL, older_than),
             ).fetchall()
-            jobs = [_row_job(r) for r in rows]
+            jobs = [row_job(r) for r in rows]
             if jobs:
                 ids = [job.id for job in jobs]
                 conn.execute("DELETE FROM job_logs WHERE request_id = ANY(%s)", (ids,))
