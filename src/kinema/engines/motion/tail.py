@@ -209,8 +209,8 @@ class TailScene:
         e1 = _edge_weight(map1, self._gxy, w, h)
         lo_w, hi_w = 1.0 - e0, e1
         weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
-        # Warps are affine (the camera) except on strips around the cells where the residual moves
-        # a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
+        # Warps are affine (the camera) except on the row bands around the cells where the residual
+        # moves a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
         affine0, affine1 = 2.0 * to_first, 2.0 * to_tail
         cells0 = cells1 = None
         if self._residual:
