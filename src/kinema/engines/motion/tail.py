@@ -26,6 +26,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .warp_regions import edge_strips, row_bands
+
 __all__ = ["BLEND_MARGIN", "FLOW_SCALE", "TailScene", "blend_weight", "dense_flow", "similarity_power"]
 
 #: Resolution of the residual flow relative to the output.
@@ -209,8 +211,8 @@ class TailScene:
         e1 = _edge_weight(map1, self._gxy, w, h)
         lo_w, hi_w = 1.0 - e0, e1
         weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
-        # Warps are affine (the camera) except on strips around the cells where the residual moves
-        # a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
+        # Warps are affine (the camera) except on the row bands around the cells where the residual
+        # moves a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
         affine0, affine1 = 2.0 * to_first, 2.0 * to_tail
         cells0 = cells1 = None
         if self._residual:
@@ -232,7 +234,7 @@ class TailScene:
             self._warp(self._last2, map1, affine1, cells1, full, out)
             mixed = self._mixed
             cv2.addWeighted(other, 1.0 - wt, out, wt, 0.0, dst=mixed)
-            for x0, y0, x1, y1 in _strips(np.abs(weight - np.float32(wt)) > WEIGHT_EPS, GRID, w, h):
+            for x0, y0, x1, y1 in edge_strips(np.abs(weight - np.float32(wt)) > WEIGHT_EPS, GRID, w, h):
                 # per-pixel weights near the edges, from the two pure warps
                 a = np.ascontiguousarray(self._upsample(weight, (x0, y0, x1, y1)))
                 mixed[y0:y1, x0:x1] = cv2.blendLinear(other[y0:y1, x0:x1], out[y0:y1, x0:x1], 1.0 - a, a)
@@ -246,7 +248,7 @@ class TailScene:
     def _mix(self, out: np.ndarray, buf: np.ndarray, source2: np.ndarray | None, grid_map: np.ndarray,
              affine: np.ndarray, moving: np.ndarray | None, share: np.ndarray, cells: np.ndarray) -> None:
         """Warp ``source2`` on strips around ``cells`` into ``buf`` and mix it into ``out`` by ``share``."""
-        strips = _strips(cells, GRID, self.width, self.height)
+        strips = edge_strips(cells, GRID, self.width, self.height)
         if not strips:
             return
         share = np.ascontiguousarray(share)
@@ -280,7 +282,7 @@ class TailScene:
         assert source2 is not None
         x0, y0, x1, y1 = roi
         grid2 = None
-        for ya, yb, composed in _bands(moving, y0, y1):
+        for ya, yb, composed in row_bands(moving, y0, y1, GRID):
             if not composed:
                 m = np.float64(affine).copy()
                 m[:, 2] += m[:, :2] @ np.float64([x0, ya])
@@ -294,88 +296,6 @@ class TailScene:
             part = self._upsample(grid2, (x0, ya, x1, yb))
             cv2.remap(source2, part, None, cv2.INTER_LINEAR, dst=dst[ya:yb, x0:x1],
                       borderMode=cv2.BORDER_REPLICATE)
-
-
-#: Camera-only row runs shorter than this many GRID-row blocks are remapped with the bands around them.
-MIN_AFFINE_BLOCKS = 8
-
-
-def _bands(moving: np.ndarray | None, y0: int, y1: int) -> list[tuple[int, int, bool]]:
-    """Rows ``y0:y1`` cut into runs of GRID-row blocks: (start, end, reached by a ``moving`` grid node).
-
-    Pixel rows [j GRID, (j + 1) GRID) interpolate grid node rows j to j + 2.
-    """
-    if moving is None or not moving.any():
-        return [(y0, y1, False)]
-    rows = moving.any(axis=1)
-    reach = rows[:-2] | rows[1:-1] | rows[2:]  # block j <- node rows j, j + 1, j + 2
-    j0, j1 = y0 // GRID, -(-y1 // GRID)
-    flags = np.zeros(j1 - j0, bool)
-    known = reach[j0:j1]
-    flags[:len(known)] = known
-    # Camera-only runs shorter than MIN_AFFINE_BLOCKS join the composed bands around them: a remap
-    # costs about what warpAffine does, and each band's map is interpolated from a margin of nodes.
-    runs: list[list[int]] = []  # [first block, end block, composed]
-    for k, flag in enumerate(flags.tolist()):
-        if runs and runs[-1][2] == int(flag):
-            runs[-1][1] = k + 1
-        else:
-            runs.append([k, k + 1, int(flag)])
-    for run in runs:
-        if not run[2] and run[1] - run[0] < MIN_AFFINE_BLOCKS and len(runs) > 1:
-            run[2] = 1
-    out: list[tuple[int, int, bool]] = []
-    for a, b, flag in runs:
-        ya, yb = max((j0 + a) * GRID, y0), min((j0 + b) * GRID, y1)
-        if out and out[-1][2] == bool(flag):
-            out[-1] = (out[-1][0], yb, bool(flag))
-        else:
-            out.append((ya, yb, bool(flag)))
-    return out
-
-
-#: Rows of GRID-row blocks grouped into one box by ``_strips``.
-STRIP_ROWS = 4
-
-
-def _strips(odd: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
-    """Disjoint pixel boxes that contain every pixel an ``odd`` grid node reaches.
-
-    Pixel block (j, i) (``grid`` x ``grid`` pixels) interpolates nodes j..j+2, i..i+2. Rows of
-    blocks are taken STRIP_ROWS at a time and, in each half of the frame, boxed from their first to
-    their last marked block: at most two boxes per group, so a band along the right edge of a pan
-    stays a band (assigning whole sides to strips made 64 % of a pan's frame per-pixel blended).
-    """
-    if not odd.any():
-        return []
-    ny, nx = -(-h // grid), -(-w // grid)
-    reach = odd[:-2] | odd[1:-1] | odd[2:]
-    reach = (reach[:, :-2] | reach[:, 1:-1] | reach[:, 2:])[:ny, :nx]
-    half = nx // 2
-    out: list[tuple[int, int, int, int]] = []
-    open_: list[tuple[int, int, int, int] | None] = [None, None]  # the box growing down in each half
-    for j0 in range(0, ny, STRIP_ROWS):
-        group = reach[j0:j0 + STRIP_ROWS].any(axis=0)
-        y0, y1 = j0 * grid, min((j0 + STRIP_ROWS) * grid, h)
-        for k, (lo, hi) in enumerate(((0, half), (half, nx))):
-            cols = np.flatnonzero(group[lo:hi])
-            prev = open_[k]
-            if not cols.size:
-                if prev is not None:
-                    out.append(prev)
-                open_[k] = None
-                continue
-            x0, x1 = (lo + int(cols[0])) * grid, min((lo + int(cols[-1]) + 1) * grid, w)
-            if prev is not None:  # grow the box above when that adds little area (fewer, larger calls)
-                ux0, ux1 = min(prev[0], x0), max(prev[2], x1)
-                area = (prev[2] - prev[0]) * (prev[3] - prev[1]) + (x1 - x0) * (y1 - y0)
-                if (ux1 - ux0) * (y1 - prev[1]) <= 1.2 * area:
-                    open_[k] = (ux0, prev[1], ux1, y1)
-                    continue
-                out.append(prev)
-            open_[k] = (x0, y0, x1, y1)
-    out.extend(b for b in open_ if b is not None)
-    return out
 
 
 def _residual(g0: np.ndarray, g1: np.ndarray, camera: np.ndarray) -> tuple[np.ndarray, ...]:
