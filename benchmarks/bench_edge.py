@@ -57,22 +57,33 @@ def main() -> None:
         try:
             pid = server.proc.pid
             before = rss_mib(pid)
-            (status, _, _), sent = send_chunked(server, ENDPOINT, _json_chunks(args.body_mib * 1024 * 1024),
-                                                {**server.headers, "Content-Type": "application/json"},
-                                                deadline_s=600)
+            (status, _, _), sent = send_chunked(
+                server,
+                ENDPOINT,
+                _json_chunks(args.body_mib * 1024 * 1024),
+                {**server.headers, "Content-Type": "application/json"},
+                deadline_s=600,
+            )
             db = sum(p.stat().st_size for p in server.data_dir.glob("kinema.sqlite3*"))
-            print(f"chunked {args.body_mib} MiB submit: HTTP {status}, read {sent / 2**20:.0f} MiB, "
-                  f"server peak RSS +{peak_rss_mib(pid) - before:.0f} MiB (from {before:.0f}), "
-                  f"database {db / 2**20:.1f} MiB")
+            print(
+                f"chunked {args.body_mib} MiB submit: HTTP {status}, read {sent / 2**20:.0f} MiB, "
+                f"server peak RSS +{peak_rss_mib(pid) - before:.0f} MiB (from {before:.0f}), "
+                f"database {db / 2**20:.1f} MiB"
+            )
 
-            sub = httpx.post(server.url + ENDPOINT, json={"prompt": "warm", "image_url": photo},
-                             headers=server.headers, timeout=60).json()
+            sub = httpx.post(
+                server.url + ENDPOINT, json={"prompt": "warm", "image_url": photo}, headers=server.headers, timeout=60
+            ).json()
             _wait(server, sub)
             workers = children(pid)
             peaks = {w: peak_rss_mib(w) for w in workers}
             tall = _tall_png(1, 40_000_000)
-            sub = httpx.post(server.url + ENDPOINT, json={"prompt": "x", "image_url": data_uri(tall)},
-                             headers=server.headers, timeout=60).json()
+            sub = httpx.post(
+                server.url + ENDPOINT,
+                json={"prompt": "x", "image_url": data_uri(tall)},
+                headers=server.headers,
+                timeout=60,
+            ).json()
             code = _wait(server, sub)
             growth = max(peak_rss_mib(w) - peaks[w] for w in workers)
             print(f"1x40000000 PNG ({len(tall) / 1024:.0f} KiB): result HTTP {code}, worker peak RSS +{growth:.0f} MiB")

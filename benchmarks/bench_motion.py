@@ -56,15 +56,21 @@ def brush_inputs(duration: int = 5) -> EngineInputs:
         DynamicBrush(ellipse((h, w), 1300, 400, 100, 200), ((1300, 680), (1200, 600), (1100, 700), (1000, 650))),
         DynamicBrush(ellipse((h, w), 1600, 800, 120, 100), ((1600, 280), (1650, 320), (1700, 250), (1750, 330))),
     )
-    return EngineInputs(prompt="the rocket stands on the pad", image=img, duration_s=duration,
-                        static_mask=static, dynamic_brushes=brushes)
+    return EngineInputs(
+        prompt="the rocket stands on the pad",
+        image=img,
+        duration_s=duration,
+        static_mask=static,
+        dynamic_brushes=brushes,
+    )
 
 
 def tail_inputs(duration: int = 5) -> EngineInputs:
     img = photo()
     h, w = img.shape[:2]
-    tail = cv2.warpAffine(img, np.float32([[1.06, 0.0, -70.0], [0.0, 1.06, -40.0]]), (w, h),
-                          borderMode=cv2.BORDER_REFLECT_101)
+    tail = cv2.warpAffine(
+        img, np.float32([[1.06, 0.0, -70.0], [0.0, 1.06, -40.0]]), (w, h), borderMode=cv2.BORDER_REFLECT_101
+    )
     return EngineInputs(prompt="the camera moves closer", image=img, duration_s=duration, tail_image=tail)
 
 
@@ -132,8 +138,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    print(f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start")
+    print(
+        f"OpenCV threads {cv2.getNumThreads()}, {args.runs} runs each, medians; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start"
+    )
     for maker in ("brush_inputs", "tail_inputs"):
         maxrss, hwm = peak_rss_mib(maker)
         print(f"10 s {maker.split('_')[0]} clip: peak RSS {maxrss:.0f} MiB (ru_maxrss), {hwm:.0f} MiB (VmHWM)")
@@ -148,13 +156,17 @@ def main() -> None:
             del clip
             enc, ren = statistics.median(encs), statistics.median(rens)
             n = inputs.num_frames
-            print(f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}"
-                  f" (load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"{name:26s} {n} frames: render {ren:.2f} s, encode only {enc:.2f} s, ratio {ren / enc:.2f}"
+                f" (load average {os.getloadavg()[0]:.1f})"
+            )
         inputs = tail_inputs()
         runs = sorted((frame_costs(inputs) for _ in range(args.runs)), key=lambda c: c[1])
         setup, mean, median = runs[len(runs) // 2]
-        print(f"tail frames alone, one OpenCV thread (CPU time, median run): setup + frame 0 {1000 * setup:.0f} ms, "
-              f"then {mean:.1f} ms per frame (median {median:.1f}) (load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"tail frames alone, one OpenCV thread (CPU time, median run): setup + frame 0 {1000 * setup:.0f} ms, "
+            f"then {mean:.1f} ms per frame (median {median:.1f}) (load average {os.getloadavg()[0]:.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -45,14 +45,29 @@ def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kbr-", dir="/tmp") as tmp:
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, _temp_dir=tmp + "/ray", log_to_driver=False,
-                 namespace="bench")
+        ray.init(
+            num_cpus=2,
+            num_gpus=0,
+            include_dashboard=False,
+            _temp_dir=tmp + "/ray",
+            log_to_driver=False,
+            namespace="bench",
+        )
         print(f"ray cluster started in {time.perf_counter() - t0:.1f} s")
         env = {"KINEMA_OUTPUT_SHORT_SIDE": "16"}
         local = start_server(Path(tmp) / "local", engine=ENGINE, env=env)
-        on_ray = start_server(Path(tmp) / "ray", engine=ENGINE, workers=1, env={
-            **env, "KINEMA_EXECUTOR": "ray", "KINEMA_RAY_ADDRESS": ray.get_runtime_context().gcs_address,
-            "KINEMA_RAY_NAMESPACE": "bench-ray", "KINEMA_RAY_NUM_GPUS": "0"})
+        on_ray = start_server(
+            Path(tmp) / "ray",
+            engine=ENGINE,
+            workers=1,
+            env={
+                **env,
+                "KINEMA_EXECUTOR": "ray",
+                "KINEMA_RAY_ADDRESS": ray.get_runtime_context().gcs_address,
+                "KINEMA_RAY_NAMESPACE": "bench-ray",
+                "KINEMA_RAY_NUM_GPUS": "0",
+            },
+        )
         over: dict[str, list[float]] = {"local": [], "ray": []}
         totals: dict[str, list[float]] = {"local": [], "ray": []}
         try:
@@ -68,10 +83,14 @@ def main() -> None:
             ray.shutdown()
     med = {k: statistics.median(v) * 1000 for k, v in over.items()}
     for name in ("local", "ray"):
-        print(f"{name:>5}: {len(over[name])} jobs, median submit→COMPLETED {statistics.median(totals[name]) * 1000:.1f} ms,"
-              f" median overhead {med[name]:.1f} ms")
-    print(f"Ray executor extra overhead over the SQLite single-server path: {med['ray'] - med['local']:+.1f} ms"
-          f" (ratio {med['ray'] / med['local']:.2f})")
+        print(
+            f"{name:>5}: {len(over[name])} jobs, median submit→COMPLETED {statistics.median(totals[name]) * 1000:.1f} ms,"
+            f" median overhead {med[name]:.1f} ms"
+        )
+    print(
+        f"Ray executor extra overhead over the SQLite single-server path: {med['ray'] - med['local']:+.1f} ms"
+        f" (ratio {med['ray'] / med['local']:.2f})"
+    )
 
 
 if __name__ == "__main__":

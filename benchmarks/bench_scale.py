@@ -66,8 +66,14 @@ def claims_with_workers(cluster: PgCluster, tmp: Path, image: str, workers: int,
         payload = {**PAYLOAD, "image_url": image}
         t0 = time.perf_counter()
         for _ in range(jobs):
-            store.submit(key_id="bench", payload=payload, priority=0, base_url="http://127.0.0.1:1",
-                         webhook_url=None, start_deadline=None)
+            store.submit(
+                key_id="bench",
+                payload=payload,
+                priority=0,
+                base_url="http://127.0.0.1:1",
+                webhook_url=None,
+                start_deadline=None,
+            )
         while _succeeded(url) < jobs:
             time.sleep(0.02)
         elapsed = time.perf_counter() - t0
@@ -96,8 +102,9 @@ def claims_store_only(cluster: PgCluster, processes: int, jobs: int) -> float:
     url = cluster.create_database()
     store = PgJobStore(url, pool_size=2)
     for _ in range(jobs):
-        store.submit(key_id="bench", payload=PAYLOAD, priority=0, base_url="http://h", webhook_url=None,
-                     start_deadline=None)
+        store.submit(
+            key_id="bench", payload=PAYLOAD, priority=0, base_url="http://h", webhook_url=None, start_deadline=None
+        )
     store.close()
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -154,8 +161,10 @@ def main() -> None:
             for n in (1, 2, 4):
                 rate = claims_with_workers(cluster, tmp, image, n, args.jobs)
                 base = base or rate
-                print(f"kinema worker x{n} (instant engine, 16x16 clips), {args.jobs} jobs: {rate:.1f} jobs/s"
-                      f" ({rate / base:.2f}x of one worker)")
+                print(
+                    f"kinema worker x{n} (instant engine, 16x16 clips), {args.jobs} jobs: {rate:.1f} jobs/s"
+                    f" ({rate / base:.2f}x of one worker)"
+                )
 
             # 2. Status p99 over two API servers on one database.
             url = cluster.create_database()
@@ -164,23 +173,41 @@ def main() -> None:
             servers = [start_server(tmp / f"api-{i}", engine=INSTANT, env=env, key=key, workers=0) for i in range(2)]
             worker = start_worker(tmp / "status-worker", engine=INSTANT, env=env)
             try:
-                rids = [httpx.post(f"{servers[i % 2].url}/{ENDPOINT}", json={**PAYLOAD, "image_url": image},
-                                   headers=servers[0].headers, timeout=30).json()["request_id"] for i in range(10)]
+                rids = [
+                    httpx.post(
+                        f"{servers[i % 2].url}/{ENDPOINT}",
+                        json={**PAYLOAD, "image_url": image},
+                        headers=servers[0].headers,
+                        timeout=30,
+                    ).json()["request_id"]
+                    for i in range(10)
+                ]
                 lat = asyncio.run(_poll_two(servers, rids, args.clients, args.seconds))
-                print(f"status polling, {args.clients} clients over 2 API servers on PostgreSQL every 0.1 s for"
-                      f" {args.seconds:.0f} s: {len(lat)} requests, p50 {pct(lat, 0.5) * 1000:.1f} ms,"
-                      f" p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)")
+                print(
+                    f"status polling, {args.clients} clients over 2 API servers on PostgreSQL every 0.1 s for"
+                    f" {args.seconds:.0f} s: {len(lat)} requests, p50 {pct(lat, 0.5) * 1000:.1f} ms,"
+                    f" p90 {pct(lat, 0.9) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms (target p99 ≤ 50 ms)"
+                )
                 lite = start_server(tmp / "sqlite-status", engine=INSTANT, env=SMALL)
                 try:  # the same load on the embedded default, in the same run, for reference
-                    lite_rids = [httpx.post(f"{lite.url}/{ENDPOINT}", json={**PAYLOAD, "image_url": image},
-                                            headers=lite.headers, timeout=30).json()["request_id"] for _ in range(10)]
+                    lite_rids = [
+                        httpx.post(
+                            f"{lite.url}/{ENDPOINT}",
+                            json={**PAYLOAD, "image_url": image},
+                            headers=lite.headers,
+                            timeout=30,
+                        ).json()["request_id"]
+                        for _ in range(10)
+                    ]
                     ref = asyncio.run(poll_load(lite.url, lite.headers, lite_rids, args.clients, args.seconds))
                 finally:
                     stop_server(lite)
-                print(f"  reference, the same {args.clients} clients on one SQLite server: {len(ref)} requests,"
-                      f" p50 {pct(ref, 0.5) * 1000:.1f} ms, p90 {pct(ref, 0.9) * 1000:.1f} ms,"
-                      f" p99 {pct(ref, 0.99) * 1000:.1f} ms; p99 ratio PostgreSQL/SQLite"
-                      f" {pct(lat, 0.99) / pct(ref, 0.99):.2f}")
+                print(
+                    f"  reference, the same {args.clients} clients on one SQLite server: {len(ref)} requests,"
+                    f" p50 {pct(ref, 0.5) * 1000:.1f} ms, p90 {pct(ref, 0.9) * 1000:.1f} ms,"
+                    f" p99 {pct(ref, 0.99) * 1000:.1f} ms; p99 ratio PostgreSQL/SQLite"
+                    f" {pct(lat, 0.99) / pct(ref, 0.99):.2f}"
+                )
 
                 # 3. Overhead: PostgreSQL API server + standalone worker.
                 pg_split = _overhead(servers[0], image, args.overhead_jobs)
@@ -189,8 +216,9 @@ def main() -> None:
                 for s in servers:
                     stop_server(s)
             url = cluster.create_database()
-            one = start_server(tmp / "pg-one", engine=INSTANT, env=pg_env(url, tmp / "files-one", **SMALL),
-                               key=create_pg_key(url))
+            one = start_server(
+                tmp / "pg-one", engine=INSTANT, env=pg_env(url, tmp / "files-one", **SMALL), key=create_pg_key(url)
+            )
             try:
                 pg_one = _overhead(one, image, args.overhead_jobs)
             finally:
@@ -202,10 +230,14 @@ def main() -> None:
                 stop_server(lite)
             print(f"submit→COMPLETED over {args.overhead_jobs} jobs (medians: total / overhead beyond the engine):")
             print(f"  SQLite, one server:                 {sqlite_one[0] * 1000:6.1f} / {sqlite_one[1] * 1000:6.1f} ms")
-            for label, (total, over) in (("PostgreSQL, one server:", pg_one),
-                                         ("PostgreSQL, API server + worker:", pg_split)):
-                print(f"  {label:<35}{total * 1000:6.1f} / {over * 1000:6.1f} ms"
-                      f"  (extra over SQLite: {(over - sqlite_one[1]) * 1000:+.1f} ms)")
+            for label, (total, over) in (
+                ("PostgreSQL, one server:", pg_one),
+                ("PostgreSQL, API server + worker:", pg_split),
+            ):
+                print(
+                    f"  {label:<35}{total * 1000:6.1f} / {over * 1000:6.1f} ms"
+                    f"  (extra over SQLite: {(over - sqlite_one[1]) * 1000:+.1f} ms)"
+                )
     finally:
         cluster.stop("fast")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

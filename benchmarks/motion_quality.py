@@ -25,18 +25,56 @@ from kinema.engines import DynamicBrush, EngineInputs
 from kinema.engines.motion import frames, render
 from kinema.media.encode import VideoWriter, read_frames
 
-CHART = np.array([
-    (115, 82, 68), (194, 150, 130), (98, 122, 157), (87, 108, 67), (133, 128, 177), (103, 189, 170),
-    (214, 126, 44), (80, 91, 166), (193, 90, 99), (94, 60, 108), (157, 188, 64), (224, 163, 46),
-    (56, 61, 150), (70, 148, 73), (175, 54, 60), (231, 199, 31), (187, 86, 149), (8, 133, 161),
-    (243, 243, 242), (200, 200, 200), (160, 160, 160), (122, 122, 121), (85, 85, 85), (52, 52, 52),
-    (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
-], np.uint8)
-PHRASES = ("drone shot flying forward", "handheld camera shake", "the camera moves left along the shore",
-           "slow zoom into the pagoda roof", "the camera circles the temple to the left", "crane shot rising up",
-           "tracking shot following the boat", "the camera doesn't move", "pans from right to left",
-           "zoom in slowly then pull back", "the camera pulls back", "the camera tilts up",
-           "the camera rotates clockwise")
+CHART = np.array(
+    [
+        (115, 82, 68),
+        (194, 150, 130),
+        (98, 122, 157),
+        (87, 108, 67),
+        (133, 128, 177),
+        (103, 189, 170),
+        (214, 126, 44),
+        (80, 91, 166),
+        (193, 90, 99),
+        (94, 60, 108),
+        (157, 188, 64),
+        (224, 163, 46),
+        (56, 61, 150),
+        (70, 148, 73),
+        (175, 54, 60),
+        (231, 199, 31),
+        (187, 86, 149),
+        (8, 133, 161),
+        (243, 243, 242),
+        (200, 200, 200),
+        (160, 160, 160),
+        (122, 122, 121),
+        (85, 85, 85),
+        (52, 52, 52),
+        (255, 0, 0),
+        (0, 255, 0),
+        (0, 0, 255),
+        (255, 255, 0),
+        (0, 255, 255),
+        (255, 0, 255),
+    ],
+    np.uint8,
+)
+PHRASES = (
+    "drone shot flying forward",
+    "handheld camera shake",
+    "the camera moves left along the shore",
+    "slow zoom into the pagoda roof",
+    "the camera circles the temple to the left",
+    "crane shot rising up",
+    "tracking shot following the boat",
+    "the camera doesn't move",
+    "pans from right to left",
+    "zoom in slowly then pull back",
+    "the camera pulls back",
+    "the camera tilts up",
+    "the camera rotates clockwise",
+)
 
 
 def chart_delta_e(tmp: Path) -> tuple[float, float]:
@@ -44,14 +82,18 @@ def chart_delta_e(tmp: Path) -> tuple[float, float]:
     img = np.zeros((5 * patch, 6 * patch, 3), np.uint8)
     for k, rgb in enumerate(CHART):
         r, c = divmod(k, 6)
-        img[r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] = rgb
+        img[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = rgb
     with VideoWriter(tmp / "chart.mp4", img.shape[1], img.shape[0], 30) as writer:
         for _ in range(10):
             writer.write(img)
     out = read_frames(tmp / "chart.mp4")[-1]
     q = patch // 4
-    means = np.array([out[r * patch + q:(r + 1) * patch - q, c * patch + q:(c + 1) * patch - q].reshape(-1, 3).mean(0)
-                      for r, c in (divmod(k, 6) for k in range(len(CHART)))])
+    means = np.array(
+        [
+            out[r * patch + q : (r + 1) * patch - q, c * patch + q : (c + 1) * patch - q].reshape(-1, 3).mean(0)
+            for r, c in (divmod(k, 6) for k in range(len(CHART)))
+        ]
+    )
     de = color.deltaE_ciede2000(color.rgb2lab(CHART[None] / 255.0)[0], color.rgb2lab(means[None] / 255.0)[0])
     return float(de.mean()), float(de.max())
 
@@ -63,13 +105,18 @@ def keyframe_pop(tmp: Path, seconds: int) -> tuple[float, int]:
     static[:, : w // 2] = True
     moving = np.zeros((h, w), np.uint8)
     cv2.ellipse(moving, (480, 200), (60, 45), 0, 0, 360, 1, -1)
-    inputs = EngineInputs(prompt="", image=img, duration_s=seconds, static_mask=static,
-                          dynamic_brushes=(DynamicBrush(moving.astype(bool), ((480, 160), (560, 190))),))
+    inputs = EngineInputs(
+        prompt="",
+        image=img,
+        duration_s=seconds,
+        static_mask=static,
+        dynamic_brushes=(DynamicBrush(moving.astype(bool), ((480, 160), (560, 190))),),
+    )
     out = tmp / f"pop{seconds}.mp4"
     render(inputs, out, callback=lambda _p: None, should_cancel=lambda: False, log=lambda _m: None)
     g = read_frames(out).astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     region = np.zeros(g.shape[1:], bool)
-    region[8:-8, 8: g.shape[2] // 2 - 8] = True
+    region[8:-8, 8 : g.shape[2] // 2 - 8] = True
     jump = max(float(np.abs(g[i] - g[i - 1])[region].mean()) for i in range(1, len(g)))
     with av.open(str(out)) as container:
         keys = sum(1 for p in container.demux(video=0) if p.is_keyframe)
@@ -79,8 +126,13 @@ def keyframe_pop(tmp: Path, seconds: int) -> tuple[float, int]:
 def first_frame_psnr(tmp: Path, name: str) -> float:
     img = getattr(data, name)()
     out = tmp / f"{name}.mp4"
-    info = render(EngineInputs(prompt="the camera pans left", image=img), out, callback=lambda _p: None,
-                  should_cancel=lambda: False, log=lambda _m: None)
+    info = render(
+        EngineInputs(prompt="the camera pans left", image=img),
+        out,
+        callback=lambda _p: None,
+        should_cancel=lambda: False,
+        log=lambda _m: None,
+    )
     with av.open(str(out)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     shrink = info.width * info.height < img.shape[0] * img.shape[1]
@@ -99,8 +151,12 @@ def fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
     h, w = a.shape[:2]
     c = np.array([(w - 1) / 2, (h - 1) / 2])
     moved = m[:, :2] @ c + m[:, 2] - c
-    return (float(np.hypot(m[0, 0], m[1, 0])), float(np.degrees(np.arctan2(-m[1, 0], m[0, 0]))),
-            float(moved[0]), float(moved[1]))
+    return (
+        float(np.hypot(m[0, 0], m[1, 0])),
+        float(np.degrees(np.arctan2(-m[1, 0], m[0, 0]))),
+        float(moved[0]),
+        float(moved[1]),
+    )
 
 
 def camera_fits(tmp: Path) -> None:
@@ -113,8 +169,10 @@ def camera_fits(tmp: Path) -> None:
                 writer.write(frame)
         clip = read_frames(path)
         whole, mid = fit(clip[0], clip[-1]), fit(clip[75], clip[120])
-        print(f"{prompt:42} {whole[0]:8.3f} {whole[1]:6.2f} {whole[2]:7.1f} {whole[3]:7.1f}   "
-              f"{mid[0]:7.4f} {mid[1]:6.2f} {mid[2]:6.1f} {mid[3]:6.1f}")
+        print(
+            f"{prompt:42} {whole[0]:8.3f} {whole[1]:6.2f} {whole[2]:7.1f} {whole[3]:7.1f}   "
+            f"{mid[0]:7.4f} {mid[1]:6.2f} {mid[2]:6.1f} {mid[3]:6.1f}"
+        )
 
 
 def main() -> None:
@@ -127,8 +185,10 @@ def main() -> None:
         print(f"colour chart round trip: dE00 mean {mean:.2f}, max {worst:.2f}")
         for seconds in (5, 10):
             jump, keys = keyframe_pop(tmp, seconds)
-            print(f"{seconds:2d} s brush clip: static region largest frame-to-frame change {jump:.3f} grey levels, "
-                  f"{keys} keyframe(s)")
+            print(
+                f"{seconds:2d} s brush clip: static region largest frame-to-frame change {jump:.3f} grey levels, "
+                f"{keys} keyframe(s)"
+            )
         for name in ("astronaut", "rocket", "coffee", "chelsea"):
             print(f"first frame PSNR, {name}: {first_frame_psnr(tmp, name):.2f} dB")
         if not args.skip_camera:

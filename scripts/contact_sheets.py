@@ -73,8 +73,7 @@ np.savez_compressed(out, **kept)
 
 def extract(revision: str, into: Path) -> Path:
     """The ``src`` folder of ``revision``, unpacked under ``into``."""
-    blob = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], check=True,
-                          capture_output=True).stdout
+    blob = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], check=True, capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(blob)) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
@@ -96,8 +95,12 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def sheet(rows: list[tuple[str, dict[str, np.ndarray]]], keep: tuple[int, ...],
-          crop: tuple[int, int, int, int] | None, width: int = 1600) -> np.ndarray:
+def sheet(
+    rows: list[tuple[str, dict[str, np.ndarray]]],
+    keep: tuple[int, ...],
+    crop: tuple[int, int, int, int] | None,
+    width: int = 1600,
+) -> np.ndarray:
     lines = []
     for name, shots in rows:
         tiles = []
@@ -128,8 +131,10 @@ def main() -> None:
         after = ROOT / "src"
         for scene in args.scenes:
             keep, crop, caption = SCENES[scene]
-            rows = [(f"before ({args.before})", render(before, scene, keep, Path(tmp) / f"b-{scene}.npz")),
-                    ("after", render(after, scene, keep, Path(tmp) / f"a-{scene}.npz"))]
+            rows = [
+                (f"before ({args.before})", render(before, scene, keep, Path(tmp) / f"b-{scene}.npz")),
+                ("after", render(after, scene, keep, Path(tmp) / f"a-{scene}.npz")),
+            ]
             img = sheet(rows, keep, crop)
             path = args.out / f"motion-{scene}.jpg"
             cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])

@@ -1,6 +1,6 @@
 """Raw-socket helpers for the edge tests: bodies the usual clients will not send, and process memory.
 
-    status, headers, body = send_chunked(server, "/path", chunks, headers)
+status, headers, body = send_chunked(server, "/path", chunks, headers)
 """
 
 from __future__ import annotations
@@ -82,8 +82,14 @@ def _frames(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield b"0\r\n\r\n"
 
 
-def send_chunked(server: Server, path: str, chunks: Iterable[bytes], headers: dict[str, str],
-                 deadline_s: float = 120.0, method: str = "POST") -> tuple[Reply, int]:
+def send_chunked(
+    server: Server,
+    path: str,
+    chunks: Iterable[bytes],
+    headers: dict[str, str],
+    deadline_s: float = 120.0,
+    method: str = "POST",
+) -> tuple[Reply, int]:
     """POST (or ``method``) ``chunks`` with ``Transfer-Encoding: chunked``, reading the reply as soon as one comes (the server
     may answer before the body ends); returns the reply and how many body bytes were sent."""
     sock = open_socket(server)

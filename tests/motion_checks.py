@@ -77,8 +77,9 @@ def sharpness(frame: np.ndarray) -> float:
     return float(cv2.Laplacian(gray(frame).astype(np.float64), cv2.CV_64F, ksize=3).var())
 
 
-def track_offsets(frames: Sequence[np.ndarray], mask: np.ndarray, erode_px: int = 4,
-                  fb_max: float = 0.5) -> tuple[np.ndarray, int]:
+def track_offsets(
+    frames: Sequence[np.ndarray], mask: np.ndarray, erode_px: int = 4, fb_max: float = 0.5
+) -> tuple[np.ndarray, int]:
     """Per-frame median displacement (n, 2) of features found in the eroded ``mask`` on frame 0.
 
     Features (``goodFeaturesToTrack``) are tracked frame to frame with pyramidal Lucas-Kanade;
@@ -92,8 +93,7 @@ def track_offsets(frames: Sequence[np.ndarray], mask: np.ndarray, erode_px: int 
     start = start.reshape(-1, 2).astype(np.float32)
     cur = start.copy()
     alive = np.ones(len(start), bool)
-    params = dict(winSize=(21, 21), maxLevel=3,
-                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.01))
+    params = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.01))
     offsets = [np.zeros(2)]
     for f in frames[1:]:
         nxt_gray = gray(f)
@@ -107,8 +107,9 @@ def track_offsets(frames: Sequence[np.ndarray], mask: np.ndarray, erode_px: int 
     return np.array(offsets), int(alive.sum())
 
 
-def input_to_output_points(points: Sequence[tuple[float, float]], in_size: tuple[int, int],
-                           out_size: tuple[int, int]) -> np.ndarray:
+def input_to_output_points(
+    points: Sequence[tuple[float, float]], in_size: tuple[int, int], out_size: tuple[int, int]
+) -> np.ndarray:
     """Kling trajectory points (input pixels, origin bottom-left, y up) in output pixels (top-left, y down)."""
     in_w, in_h = in_size
     out_w, out_h = out_size

@@ -57,9 +57,9 @@ def pasted_object(loose_px: int = 0, move: tuple[int, int] = (-300, -60)) -> Pas
     h, w = bg.shape[:2]
     px, py, m = 520, 110, ax + 6
     alpha = np.zeros((h, w), np.float32)
-    alpha[py - m:py + m, px - m:px + m] = soft[cy - m:cy + m, cx - m:cx + m]
+    alpha[py - m : py + m, px - m : px + m] = soft[cy - m : cy + m, cx - m : cx + m]
     obj = np.zeros((h, w, 3), np.float32)
-    obj[py - m:py + m, px - m:px + m] = src[cy - m:cy + m, cx - m:cx + m]
+    obj[py - m : py + m, px - m : px + m] = src[cy - m : cy + m, cx - m : cx + m]
     image = np.rint(alpha[..., None] * obj + (1 - alpha[..., None]) * bg).astype(np.uint8)
     mask = alpha >= 0.5
     painted = mask
@@ -91,7 +91,7 @@ def view_at(photo: np.ndarray, window: np.ndarray, size: tuple[int, int]) -> np.
     sx, sy = size[0] / wd, size[1] / ht
     m = np.float64([[sx, 0, -x0 * sx + 0.5 * sx - 0.5], [0, sy, -y0 * sy + 0.5 * sy - 0.5]])
     if sx < 1:  # shrinking: pre-blur as an area filter would
-        sigma = 0.5 * np.sqrt(max(1 / sx ** 2 - 1, 0))
+        sigma = 0.5 * np.sqrt(max(1 / sx**2 - 1, 0))
         photo = cv2.GaussianBlur(photo, (0, 0), sigma)
     return cv2.warpAffine(photo, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
@@ -115,7 +115,7 @@ def mid_similarity(first: np.ndarray, last: np.ndarray, t: float) -> np.ndarray:
     """The window at time ``t`` of a camera moving at a constant rate: scale changes geometrically
     (width_t = w0 * (w1 / w0) ** t) and the fixed point of the move stays fixed."""
     s = last[2] / first[2]
-    st = s ** t
+    st = s**t
     if abs(s - 1) < 1e-9:
         x0, y0 = first[:2] + t * (last[:2] - first[:2])
     else:

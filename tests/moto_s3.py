@@ -27,8 +27,12 @@ from server import free_port
 __all__ = ["MotoS3", "s3"]
 
 #: Fake credentials: moto accepts any, and they keep boto3 from looking for real ones.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kinema-test", "AWS_SECRET_ACCESS_KEY": "kinema-test-secret",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "kinema-test",
+    "AWS_SECRET_ACCESS_KEY": "kinema-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 @dataclass
@@ -40,8 +44,12 @@ class MotoS3:
     def env(self, bucket: str, prefix: str = "kinema", **extra: str) -> dict[str, str]:
         """Variables for a kinema process storing its files in ``s3://bucket/prefix`` (bucket created here)."""
         self.client.create_bucket(Bucket=bucket)
-        return {**CREDENTIALS, "KINEMA_STORAGE_URL": f"s3://{bucket}/{prefix}",
-                "KINEMA_S3_ENDPOINT_URL": self.endpoint, **extra}
+        return {
+            **CREDENTIALS,
+            "KINEMA_STORAGE_URL": f"s3://{bucket}/{prefix}",
+            "KINEMA_S3_ENDPOINT_URL": self.endpoint,
+            **extra,
+        }
 
     def keys(self, bucket: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -56,9 +64,13 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
     port = free_port()
     log: Path = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **CREDENTIALS})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **CREDENTIALS},
+        )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -72,8 +84,12 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
                 raise RuntimeError(f"moto server did not start: {log.read_text(errors='replace')}") from None
             time.sleep(0.1)
     client = boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"], aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
     try:
         yield MotoS3(endpoint, proc, client)
     finally:

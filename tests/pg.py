@@ -84,12 +84,22 @@ class PgCluster:
         )
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
-                  "-t", "60", "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop",
-                  check=False)
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop", check=False)
 
     def restart(self, down_s: float = 0.0) -> None:
         """Stop (fast: every connection is cut), stay down ``down_s`` seconds, start again."""
@@ -115,8 +125,18 @@ def start_cluster(bindir: Path, *, durable: bool = False) -> PgCluster:
         os.chown(root, entry.pw_uid, entry.pw_gid)
     root.chmod(0o700)
     cluster = PgCluster(bindir, root, _free_port(), run_as, durable)
-    cluster._run(str(bindir / "initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync", "--locale=C")
+    cluster._run(
+        str(bindir / "initdb"),
+        "-D",
+        str(cluster.data),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--locale=C",
+    )
     cluster.start()
     return cluster
 

@@ -7,33 +7,55 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import av
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
-
 from server import ROOT, Server
 
 __all__ = [
-    "ARTIFACTS", "CHROMIUM", "PLAY_ENGINE", "SUBMIT_PATH", "CanvasMap", "astronaut", "browser_fixture", "chip_meta",
-    "decode_clip", "drag", "drop_file", "fetch_mask", "open_playground", "page_fixture", "save_png", "textured",
-    "wait_uploaded", "skip_without_chromium",
+    "ARTIFACTS",
+    "CHROMIUM",
+    "PLAY_ENGINE",
+    "SUBMIT_PATH",
+    "CanvasMap",
+    "astronaut",
+    "browser_fixture",
+    "chip_meta",
+    "decode_clip",
+    "drag",
+    "drop_file",
+    "fetch_mask",
+    "open_playground",
+    "page_fixture",
+    "save_png",
+    "textured",
+    "wait_uploaded",
+    "skip_without_chromium",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
-skip_without_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
-                                           reason="Debian chromium is not installed at /usr/bin/chromium")
+skip_without_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
+)
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = ROOT / "test-artifacts"
 SUBMIT_PATH = "/fal-ai/kling-video/v1/standard/image-to-video"
 PLAY_ENGINE = "kinema.engines.motion:render"  # the real default engine: a 5 s clip of 512x512 takes a few seconds
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module", name="browser")
@@ -85,8 +107,9 @@ def open_playground(page: Any, server: Server, image: Path) -> None:
 
 
 def wait_uploaded(page: Any) -> None:
-    page.wait_for_function("document.querySelector('[data-testid=image-info]').textContent.endsWith(' uploaded')",
-                           timeout=15_000)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=image-info]').textContent.endsWith(' uploaded')", timeout=15_000
+    )
 
 
 class CanvasMap:

@@ -41,8 +41,15 @@ def ray_cluster() -> Iterator[RayCluster]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # A short temp dir: Ray's unix sockets live under it and must stay under ~100 characters.
     temp = tempfile.mkdtemp(prefix="kray-", dir="/tmp")
-    ray.init(num_cpus=CLUSTER_CPUS, num_gpus=0, include_dashboard=False, _temp_dir=temp,
-             _node_ip_address="127.0.0.1", namespace="kinema-tests", log_to_driver=False)
+    ray.init(
+        num_cpus=CLUSTER_CPUS,
+        num_gpus=0,
+        include_dashboard=False,
+        _temp_dir=temp,
+        _node_ip_address="127.0.0.1",
+        namespace="kinema-tests",
+        log_to_driver=False,
+    )
     try:
         yield RayCluster(ray.get_runtime_context().gcs_address)
     finally:

@@ -1,8 +1,8 @@
 """Test helpers for scale-out: API servers and standalone ``kinema worker`` processes on one PostgreSQL.
 
-    key = create_pg_key(url)
-    server = start_server(data, env=pg_env(url, files), key=key, workers=0)
-    worker = start_worker(tmp_path / "w1", url, files, engine=ENGINE, env=...)
+key = create_pg_key(url)
+server = start_server(data, env=pg_env(url, files), key=key, workers=0)
+worker = start_worker(tmp_path / "w1", url, files, engine=ENGINE, env=...)
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def pg_env(url: str, files: Path, **extra: str) -> dict[str, str]:
 def create_pg_key(url: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "kinema", "keys", "create", "--database-url", url],
-        check=True, capture_output=True, text=True, cwd=str(ROOT),
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -64,12 +67,23 @@ def start_worker(
     """``kinema worker`` in its own process group; returns once its engine processes are READY."""
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "KINEMA_OUTPUT_SHORT_SIDE": "90", **env}
-    args = [sys.executable, "-m", "kinema", "worker", "--engine", _engine_spec(engine), "--data-dir", str(data_dir),
-            "--workers", str(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "kinema",
+        "worker",
+        "--engine",
+        _engine_spec(engine),
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+    ]
     log_path = data_dir / "worker.log"
     with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(args, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True
+        )
     worker = Worker(proc, log_path)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

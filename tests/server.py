@@ -1,7 +1,7 @@
 """A real kinema server in a subprocess on a free loopback port, for tests.
 
-    with running_server(tmp_path, engine="tests/engines/slow.py:render") as server:
-        httpx.get(server.url + "/health")
+with running_server(tmp_path, engine="tests/engines/slow.py:render") as server:
+    httpx.get(server.url + "/health")
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -60,7 +60,9 @@ def _engine_spec(engine: str) -> str:
 def create_key(data_dir: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "kinema", "keys", "create", "--data-dir", str(data_dir)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -82,16 +84,27 @@ def start_server(
     full_env = {**os.environ, "KINEMA_ENGINE": _engine_spec(engine), **(env or {})}
     if "tests/engines/" in engine:  # fixture engines: small clips (short side 90) keep the tests fast
         full_env.setdefault("KINEMA_OUTPUT_SHORT_SIDE", FIXTURE_SHORT_SIDE)
-    args = [sys.executable, "-m", "kinema", "serve", "--port", str(port), "--data-dir", str(data_dir),
-            "--workers", str(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "kinema",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+    ]
     host = "127.0.0.1"
     if tls is not None:
         args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         host = "localhost"
     log_path = data_dir / f"server-{port}.log"
     log_file = open(log_path, "ab")
-    proc = subprocess.Popen(args, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True
+    )
     log_file.close()
     scheme = "https" if tls else "http"
     server = Server(f"{scheme}://{host}:{port}", f"{host}:{port}", key, data_dir, proc, log_path)

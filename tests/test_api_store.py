@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from queueclient import ENDPOINT, OWNER_ALIAS, status, submit, wait_status
 from server import Server, running_server
 
@@ -40,8 +39,11 @@ def _sse_lines(server: Server, rid: str, out: list[tuple[float, str]], stop: thr
 
 def test_a_database_locked_by_another_process_freezes_nothing(tmp_path: Path, photo_uri: str) -> None:
     """Issue 8.5: a 12 s lock; /health, status reads and SSE pings keep answering; a submit gets a clear 503."""
-    env = {"KINEMA_TEST_RUNS": str(tmp_path / "runs.txt"), "KINEMA_TEST_FRAME_S": "0.2",
-           "KINEMA_STORE_BUSY_TIMEOUT_S": "2"}
+    env = {
+        "KINEMA_TEST_RUNS": str(tmp_path / "runs.txt"),
+        "KINEMA_TEST_FRAME_S": "0.2",
+        "KINEMA_STORE_BUSY_TIMEOUT_S": "2",
+    }
     with running_server(tmp_path, engine=MARKING, env=env) as server:
         rid = submit(server, {"prompt": "long", "image_url": photo_uri}).json()["request_id"]
         wait_status(server, rid, "IN_PROGRESS")
@@ -51,8 +53,11 @@ def test_a_database_locked_by_another_process_freezes_nothing(tmp_path: Path, ph
         reader.start()
         while not lines:
             time.sleep(0.02)
-        locker = subprocess.Popen([sys.executable, "-c", _LOCKER, str(server.data_dir / "kinema.sqlite3"), "12"],
-                                  stdout=subprocess.PIPE, text=True)
+        locker = subprocess.Popen(
+            [sys.executable, "-c", _LOCKER, str(server.data_dir / "kinema.sqlite3"), "12"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
             locked_at = time.monotonic()
@@ -93,8 +98,10 @@ def test_finished_jobs_do_not_keep_their_inputs_in_server_memory(tmp_path: Path)
     assert len(blob) > 8 * 1024 * 1024
     with running_server(tmp_path) as server:
         client = httpx.Client(headers=server.headers, timeout=60)
-        warm = [client.post(f"{server.url}/{ENDPOINT}", json={"prompt": f"w{i}", "image_url": blob}).json()
-                for i in range(3)]
+        warm = [
+            client.post(f"{server.url}/{ENDPOINT}", json={"prompt": f"w{i}", "image_url": blob}).json()
+            for i in range(3)
+        ]
         for w in warm:
             wait_status(server, w["request_id"], "COMPLETED")
         before = _rss_kib(server.proc.pid)

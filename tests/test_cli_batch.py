@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import data_uri
+from server import free_port, running_server
+from test_cli_generate import ENGINE, FRAME_SIZE, SHORT_SIDE, cli_env, one_error_line, run_cli, write_photo
 
 from kinema.cli.main import main
 from kinema.media.encode import read_frames
-from server import free_port, running_server
-from conftest import data_uri
-from test_cli_generate import ENGINE, FRAME_SIZE, SHORT_SIDE, cli_env, one_error_line, run_cli, write_photo
 
 #: The 640x360 photo at the fixture short side: (height, width).
 WIDE_FRAME_SIZE = (90, 160)
@@ -47,16 +47,20 @@ def batch_dir(tmp_path: Path) -> Path:
     return d
 
 
-def test_batch_in_process_with_failures_and_resume(tmp_path: Path, batch_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    jsonl = write_jsonl(batch_dir / "jobs.jsonl", [
-        {"prompt": "one", "image_url": "img/a.png"},
-        "",
-        {"prompt": "bad cfg", "image_url": "img/a.png", "cfg_scale": 2},
-        {"prompt": "ten", "image_url": "img/wide.png", "duration": "10"},
-        "{not json",
-        {"prompt": "missing", "image_url": "img/none.png"},
-    ])
+def test_batch_in_process_with_failures_and_resume(
+    tmp_path: Path, batch_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = write_jsonl(
+        batch_dir / "jobs.jsonl",
+        [
+            {"prompt": "one", "image_url": "img/a.png"},
+            "",
+            {"prompt": "bad cfg", "image_url": "img/a.png", "cfg_scale": 2},
+            {"prompt": "ten", "image_url": "img/wide.png", "duration": "10"},
+            "{not json",
+            {"prompt": "missing", "image_url": "img/none.png"},
+        ],
+    )
     out = tmp_path / "out"
     # Run from another directory: relative paths are relative to the JSONL file, not the cwd.
     rc = main(["batch", str(jsonl), "--out-dir", str(out)])
@@ -119,22 +123,35 @@ def test_batch_subprocess_user_errors(tmp_path: Path, batch_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    with running_server(tmp_path_factory.mktemp("srv"), engine="tests/engines/cli_fixture.py:render",
-                        workers=2) as s:
+    with running_server(tmp_path_factory.mktemp("srv"), engine="tests/engines/cli_fixture.py:render", workers=2) as s:
         yield s
 
 
 def test_batch_through_server(tmp_path: Path, batch_dir: Path, server) -> None:
     small = data_uri(write_photo(tmp_path / "small.png", (200, 200)).read_bytes())
-    jsonl = write_jsonl(batch_dir / "remote.jsonl", [
-        {"prompt": "r1", "image_url": "img/a.png"},
-        {"prompt": "r2 too small", "image_url": small},
-        {"prompt": "r3", "image_url": "img/wide.png", "duration": "10"},
-        {"prompt": "r4", "image_url": "img/a.png", "cfg_scale": -1},
-    ])
+    jsonl = write_jsonl(
+        batch_dir / "remote.jsonl",
+        [
+            {"prompt": "r1", "image_url": "img/a.png"},
+            {"prompt": "r2 too small", "image_url": small},
+            {"prompt": "r3", "image_url": "img/wide.png", "duration": "10"},
+            {"prompt": "r4", "image_url": "img/a.png", "cfg_scale": -1},
+        ],
+    )
     out = tmp_path / "out"
-    proc = run_cli("batch", str(jsonl), "--out-dir", str(out), "--server", server.url, "--key", server.key,
-                   "--upload", "--concurrency", "2")
+    proc = run_cli(
+        "batch",
+        str(jsonl),
+        "--out-dir",
+        str(out),
+        "--server",
+        server.url,
+        "--key",
+        server.key,
+        "--upload",
+        "--concurrency",
+        "2",
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("2 ok, 2 failed, 0 already done")
     recs = results(out)

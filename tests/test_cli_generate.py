@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from server import ROOT, free_port, running_server
 
 from kinema.cli.main import main
 from kinema.media.encode import read_frames
-from server import ROOT, free_port, running_server
 
 KINEMA = str(ROOT / ".venv" / "bin" / "kinema")
 ENGINE = f"{ROOT}/tests/engines/cli_fixture.py:render"
@@ -53,8 +53,9 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KINEMA, *args], capture_output=True, text=True, timeout=timeout, env=env or cli_env(),
-                          cwd=str(ROOT))
+    return subprocess.run(
+        [KINEMA, *args], capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=str(ROOT)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +75,7 @@ def one_error_line(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.startswith("kinema: error: ")]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
-    return lines[0][len("kinema: error: "):]
+    return lines[0][len("kinema: error: ") :]
 
 
 # -- in-process ----------------------------------------------------------------------------------
@@ -98,14 +99,15 @@ def test_generate_subprocess_writes_video_preview_and_summary(tmp_path: Path, im
     picks = [round(i * 149 / 7) for i in range(8)]
     for k, idx in enumerate(picks):
         y, x = gap + (k // 4) * (th + gap), gap + (k % 4) * (tw + gap)
-        cell = sheet[y + 20:y + th, x:x + tw]  # below the label
+        cell = sheet[y + 20 : y + th, x : x + tw]  # below the label
         own = np.abs(cell - frames[idx][20:].astype(float)).mean()
         other = np.abs(cell - frames[(idx + 75) % 150][20:].astype(float)).mean()
         assert own < 6 and own < other, (k, own, other)
 
 
-def test_every_flag_reaches_the_engine(tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_flag_reaches_the_engine(
+    tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     record = tmp_path / "record"
     record.mkdir()
     monkeypatch.setenv("KINEMA_CLI_RECORD", str(record))
@@ -113,10 +115,35 @@ def test_every_flag_reaches_the_engine(tmp_path: Path, image: Path, monkeypatch:
     m1 = write_mask(tmp_path / "m1.png", (100, 100, 200, 200))
     m2 = write_mask(tmp_path / "m2.png", (300, 300, 350, 400))
     out = tmp_path / "out.mp4"
-    rc = main(["generate", str(image), "--prompt", "brushes", "--out", str(out), "--duration", "10",
-               "--negative-prompt", "no blur", "--cfg-scale", "0.8", "--seed", "7", "--static-mask", str(static),
-               "--dynamic-mask", str(m1), "--trajectory", "150,350 300,360 400,300",
-               "--dynamic-mask", str(m2), "--trajectory", "325,162 100,50", "-q"])
+    rc = main(
+        [
+            "generate",
+            str(image),
+            "--prompt",
+            "brushes",
+            "--out",
+            str(out),
+            "--duration",
+            "10",
+            "--negative-prompt",
+            "no blur",
+            "--cfg-scale",
+            "0.8",
+            "--seed",
+            "7",
+            "--static-mask",
+            str(static),
+            "--dynamic-mask",
+            str(m1),
+            "--trajectory",
+            "150,350 300,360 400,300",
+            "--dynamic-mask",
+            str(m2),
+            "--trajectory",
+            "325,162 100,50",
+            "-q",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     import json
 
@@ -131,8 +158,9 @@ def test_every_flag_reaches_the_engine(tmp_path: Path, image: Path, monkeypatch:
     assert read_frames(out).shape[0] == 300
 
 
-def test_tail_image_and_url_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tail_image_and_url_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An http URL is passed through to the fetcher; a local tail image becomes a data URI."""
     import http.server
     import threading
@@ -151,8 +179,19 @@ def test_tail_image_and_url_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/wide.png"
-        rc = main(["generate", url, "--prompt", "from a url", "--tail-image", str(tail),
-                   "--out", str(tmp_path / "o.mp4"), "-q"])
+        rc = main(
+            [
+                "generate",
+                url,
+                "--prompt",
+                "from a url",
+                "--tail-image",
+                str(tail),
+                "--out",
+                str(tmp_path / "o.mp4"),
+                "-q",
+            ]
+        )
     finally:
         httpd.shutdown()
     assert rc == 0, capsys.readouterr().err
@@ -166,17 +205,22 @@ def test_tail_image_and_url_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ("extra", "expected"),
     [
         (["--cfg-scale", "1.5"], "--cfg-scale: body.cfg_scale: Input should be less than or equal to 1"),
-        (["--dynamic-mask", "{mask}", "--trajectory", "10,10"],
-         "--trajectory #1: body.dynamic_masks.0.trajectories: a trajectory needs 2 to 77 points, got 1"),
+        (
+            ["--dynamic-mask", "{mask}", "--trajectory", "10,10"],
+            "--trajectory #1: body.dynamic_masks.0.trajectories: a trajectory needs 2 to 77 points, got 1",
+        ),
         (["--dynamic-mask", "{mask}"], "--dynamic-mask given 1 time(s) but --trajectory 0"),
         (["--dynamic-mask", "{mask}", "--trajectory", "10,10 20,x"], '--trajectory #1: "20,x" is not an x,y pair'),
-        (["--tail-image", "{image}", "--static-mask", "{mask}"],
-         "--tail-image: body.tail_image_url: tail_image_url cannot be combined with static_mask_url"),
+        (
+            ["--tail-image", "{image}", "--static-mask", "{mask}"],
+            "--tail-image: body.tail_image_url: tail_image_url cannot be combined with static_mask_url",
+        ),
         (["--static-mask", "{missing}"], "--static-mask: body.static_mask_url: no such file: "),
     ],
 )
-def test_invalid_flags_give_one_named_line(tmp_path: Path, image: Path, capsys: pytest.CaptureFixture[str],
-                                           extra: list[str], expected: str) -> None:
+def test_invalid_flags_give_one_named_line(
+    tmp_path: Path, image: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
     mask = write_mask(tmp_path / "mask.png", (0, 0, 100, 100))
     names = {"mask": str(mask), "image": str(image), "missing": str(tmp_path / "missing.png")}
     out = tmp_path / "out.mp4"
@@ -203,13 +247,15 @@ def test_user_errors_in_a_subprocess_have_no_traceback(tmp_path: Path, image: Pa
     assert "--out: directory does not exist" in one_error_line(proc.stderr)
 
 
-def test_engine_failure_is_one_line_and_leaves_no_file(tmp_path: Path, image: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_engine_failure_is_one_line_and_leaves_no_file(
+    tmp_path: Path, image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "o.mp4"
     rc = main(["generate", str(image), "--prompt", "p", "--out", str(out), "--engine", FAILING, "-q"])
     assert rc == 2
-    assert one_error_line(capsys.readouterr().err) == \
-        "the engine failed: RuntimeError: fixture engine failure at frame 5"
+    assert (
+        one_error_line(capsys.readouterr().err) == "the engine failed: RuntimeError: fixture engine failure at frame 5"
+    )
     assert list(tmp_path.iterdir()) == [image]
 
 
@@ -222,8 +268,20 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 def test_generate_through_server(tmp_path: Path, image: Path, server) -> None:
     out = tmp_path / "remote.mp4"
-    proc = run_cli("generate", str(image), "--prompt", "remote", "--out", str(out), "--duration", "10",
-                   "--server", server.url, "--key", server.key)
+    proc = run_cli(
+        "generate",
+        str(image),
+        "--prompt",
+        "remote",
+        "--out",
+        str(out),
+        "--duration",
+        "10",
+        "--server",
+        server.url,
+        "--key",
+        server.key,
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_frames(out).shape == (300, *FRAME_SIZE, 3)
     line = proc.stdout.strip()
@@ -256,8 +314,9 @@ def test_generate_server_errors(tmp_path: Path, image: Path, server) -> None:
     assert proc.returncode == 2 and "no API key" in one_error_line(proc.stderr)
     # A 422 only the server can find (it needs the image itself), named by flag.
     small = write_photo(tmp_path / "small.png", (200, 200))
-    proc = run_cli("generate", str(small), "--prompt", "p", "--out", str(out), "--server", server.url,
-                   "--key", server.key)
+    proc = run_cli(
+        "generate", str(small), "--prompt", "p", "--out", str(out), "--server", server.url, "--key", server.key
+    )
     assert proc.returncode == 2
     assert " (422" in one_error_line(proc.stderr) and "IMAGE: body.image_url: " in proc.stderr
     assert not out.exists()
@@ -265,9 +324,25 @@ def test_generate_server_errors(tmp_path: Path, image: Path, server) -> None:
 
 def test_ctrl_c_cancels_the_remote_request(tmp_path: Path, image: Path, server) -> None:
     proc = subprocess.Popen(
-        [KINEMA, "generate", str(image), "--prompt", "slow cancel me", "--out", str(tmp_path / "c.mp4"),
-         "--server", server.url, "--key", server.key],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=str(ROOT))
+        [
+            KINEMA,
+            "generate",
+            str(image),
+            "--prompt",
+            "slow cancel me",
+            "--out",
+            str(tmp_path / "c.mp4"),
+            "--server",
+            server.url,
+            "--key",
+            server.key,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=str(ROOT),
+    )
     deadline = time.monotonic() + 60
     rid = None
     while time.monotonic() < deadline and rid is None:

@@ -74,8 +74,9 @@ def no_stream_proxy(upstream: str) -> Iterator[str]:
 
 
 def _server_log(server, rid: str) -> list[str]:
-    body = httpx.get(f"{server.url}/fal-ai/kling-video/requests/{rid}/status", params={"logs": "1"},
-                     headers=server.headers).json()
+    body = httpx.get(
+        f"{server.url}/fal-ai/kling-video/requests/{rid}/status", params={"logs": "1"}, headers=server.headers
+    ).json()
     return [f"[{e['level']}] {e['message']}" for e in body["logs"]]
 
 
@@ -104,15 +105,28 @@ def test_verbose_lines_show_under_quiet_in_process(tmp_path: Path, image: Path) 
 
 @pytest.mark.parametrize("transport", ["stream", "polling"])
 @pytest.mark.parametrize("quiet", [False, True])
-def test_every_server_log_line_is_printed_once(tmp_path: Path, image: Path, server, transport: str,
-                                               quiet: bool) -> None:
+def test_every_server_log_line_is_printed_once(
+    tmp_path: Path, image: Path, server, transport: str, quiet: bool
+) -> None:
     """The CLI prints the server's whole log, in order and once, over SSE and over polling, with or without
     the bar: the ``input image WxH; rendering N frames`` line included."""
     out = tmp_path / "o.mp4"
     with contextlib.ExitStack() as stack:
         url = server.url if transport == "stream" else stack.enter_context(no_stream_proxy(server.url))
-        proc = run_cli("generate", str(image), "--prompt", f"x slow {transport} {quiet}", "--out", str(out), "-v",
-                       *(["-q"] if quiet else []), "--server", url, "--key", server.key)
+        proc = run_cli(
+            "generate",
+            str(image),
+            "--prompt",
+            f"x slow {transport} {quiet}",
+            "--out",
+            str(out),
+            "-v",
+            *(["-q"] if quiet else []),
+            "--server",
+            url,
+            "--key",
+            server.key,
+        )
     assert proc.returncode == 0, proc.stderr
     printed = [ln for ln in proc.stderr.splitlines() if ln.startswith("[")]
     assert printed == _server_log(server, _request_id(proc.stdout))
@@ -123,10 +137,23 @@ def test_every_server_log_line_is_printed_once(tmp_path: Path, image: Path, serv
 
 def test_batch_through_a_server_prints_log_lines_per_line(tmp_path: Path, image: Path, server) -> None:
     jobs = tmp_path / "jobs.jsonl"
-    jobs.write_text(f'{{"prompt": "batch a", "image_url": "{image}"}}\n\n'
-                    f'{{"prompt": "batch b", "image_url": "{image}"}}\n')
-    proc = run_cli("batch", str(jobs), "--out-dir", str(tmp_path / "out"), "-v", "-q", "--concurrency", "2",
-                   "--server", server.url, "--key", server.key)
+    jobs.write_text(
+        f'{{"prompt": "batch a", "image_url": "{image}"}}\n\n{{"prompt": "batch b", "image_url": "{image}"}}\n'
+    )
+    proc = run_cli(
+        "batch",
+        str(jobs),
+        "--out-dir",
+        str(tmp_path / "out"),
+        "-v",
+        "-q",
+        "--concurrency",
+        "2",
+        "--server",
+        server.url,
+        "--key",
+        server.key,
+    )
     assert proc.returncode == 0, proc.stderr
     for number in (1, 3):
         assert proc.stderr.count(f"line {number}: {INPUT_LINE}") == 1, proc.stderr
@@ -137,9 +164,24 @@ def test_terminal_gets_a_rich_bar_with_log_lines_above(tmp_path: Path, image: Pa
     """On a terminal the bar is Rich's (``━``) and is redrawn in place; -v lines are printed whole."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [KINEMA, "generate", str(image), "--prompt", "tty", "--out", str(tmp_path / "t.mp4"), "-v",
-         "--server", server.url, "--key", server.key],
-        stdout=subprocess.PIPE, stderr=slave, env={**cli_env(), "COLUMNS": "120", "TERM": "xterm"})
+        [
+            KINEMA,
+            "generate",
+            str(image),
+            "--prompt",
+            "tty",
+            "--out",
+            str(tmp_path / "t.mp4"),
+            "-v",
+            "--server",
+            server.url,
+            "--key",
+            server.key,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**cli_env(), "COLUMNS": "120", "TERM": "xterm"},
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -161,9 +203,12 @@ def test_terminal_gets_a_rich_bar_with_log_lines_above(tmp_path: Path, image: Pa
 
 def test_error_is_one_line_on_a_terminal_too(tmp_path: Path) -> None:
     master, slave = pty.openpty()
-    proc = subprocess.Popen([KINEMA, "generate", str(tmp_path / "missing.png"), "--prompt", "p", "--out",
-                             str(tmp_path / "o.mp4")], stdout=subprocess.PIPE, stderr=slave,
-                            env={**cli_env(), "COLUMNS": "40", "TERM": "xterm"})
+    proc = subprocess.Popen(
+        [KINEMA, "generate", str(tmp_path / "missing.png"), "--prompt", "p", "--out", str(tmp_path / "o.mp4")],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**cli_env(), "COLUMNS": "40", "TERM": "xterm"},
+    )
     os.close(slave)
     proc.wait(timeout=60)
     text = os.read(master, 65536).decode(errors="replace")

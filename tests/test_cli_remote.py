@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from kinema.media.encode import read_frames
+from conftest import data_uri, png_bytes
 from queueclient import submit, wait_status
 from server import free_port, running_server
 from test_cli_generate import FRAME_SIZE, cli_env, one_error_line, run_cli, write_photo
-from conftest import data_uri, png_bytes
+
+from kinema.media.encode import read_frames
 
 
 @pytest.fixture(scope="module")

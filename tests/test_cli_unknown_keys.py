@@ -20,8 +20,12 @@ def _batch_file(tmp_path: Path) -> Path:
     write_mask(tmp_path / "m.png", (100, 100, 200, 200))
     lines = [
         {"prompt": "typo", "image_url": "a.png", "durration": "10"},
-        {"prompt": "nested", "image_url": "a.png", "static_mask_url": "m.png",
-         "dynamic_masks": [{"mask_url": "m.png", "trajectory": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]},
+        {
+            "prompt": "nested",
+            "image_url": "a.png",
+            "static_mask_url": "m.png",
+            "dynamic_masks": [{"mask_url": "m.png", "trajectory": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}],
+        },
         {"prompt": "clean", "image_url": "a.png", "duration": "10"},
     ]
     path = tmp_path / "jobs.jsonl"
@@ -49,8 +53,17 @@ def test_batch_in_process_warns_about_unknown_keys_even_when_quiet(tmp_path: Pat
 def test_batch_through_a_server_warns_and_the_server_ignores_them(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with running_server(tmp_path, engine="tests/engines/cli_fixture.py:render") as server:
-        proc = run_cli("batch", str(_batch_file(tmp_path)), "--out-dir", str(out), "-q",
-                       "--server", server.url, "--key", server.key)
+        proc = run_cli(
+            "batch",
+            str(_batch_file(tmp_path)),
+            "--out-dir",
+            str(out),
+            "-q",
+            "--server",
+            server.url,
+            "--key",
+            server.key,
+        )
     _check(proc, out)
 
 

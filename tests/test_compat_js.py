@@ -10,16 +10,17 @@ import os
 import shutil
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import httpx
 import pytest
-
 from conftest import jpeg_bytes
-from kinema.tls import TlsFiles, ensure_local_tls
 from server import ROOT, Server, running_server
+
+from kinema.tls import TlsFiles, ensure_local_tls
 
 JS_DIR = ROOT / "tests" / "js"
 NODE = shutil.which("node")
@@ -33,8 +34,7 @@ def node_modules() -> None:
     if (JS_DIR / "node_modules" / "@fal-ai" / "client" / "package.json").exists():
         return
     assert NPM is not None, "node is installed but npm is not: cannot install tests/js dependencies"
-    subprocess.run([NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR, check=True,
-                   timeout=300)
+    subprocess.run([NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR, check=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def fast_tls(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterato
     # start_server's readiness probe prefers os.environ's SSL_CERT_FILE over env=; point it at the local CA.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSL_CERT_FILE", str(tls.ca_cert))
-        cm = running_server(tmp_path_factory.mktemp("kinema"), engine="tests/engines/trivial.py:render",
-                            tls=(tls.cert, tls.key))
+        cm = running_server(
+            tmp_path_factory.mktemp("kinema"), engine="tests/engines/trivial.py:render", tls=(tls.cert, tls.key)
+        )
         server = cm.__enter__()
     try:
         yield server
@@ -78,16 +79,25 @@ def fast_tls(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterato
         cm.__exit__(None, None, None)
 
 
-def run_node(server: Server, image: Path, script: str, *args: str, timeout: float = 90,
-             extra_ca: Path | None = None) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().endswith("_PROXY") and not k.startswith(("FAL_", "NODE_"))}
-    env.update({"KINEMA_URL": server.url, "KINEMA_KEY": server.key, "COMPAT_IMAGE": str(image),
-                "COMPAT_SMALL_IMAGE": str(image.with_name("small.jpg"))})
+def run_node(
+    server: Server, image: Path, script: str, *args: str, timeout: float = 90, extra_ca: Path | None = None
+) -> dict[str, Any]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith(("FAL_", "NODE_"))
+    }
+    env.update(
+        {
+            "KINEMA_URL": server.url,
+            "KINEMA_KEY": server.key,
+            "COMPAT_IMAGE": str(image),
+            "COMPAT_SMALL_IMAGE": str(image.with_name("small.jpg")),
+        }
+    )
     if extra_ca is not None:
         env["NODE_EXTRA_CA_CERTS"] = str(extra_ca)
-    proc = subprocess.run([NODE or "node", script, *args], cwd=JS_DIR, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [NODE or "node", script, *args], cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}\nserver log:\n{server.log_text()[-3000:]}"
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sent"], "the client sent nothing through requestMiddleware"
@@ -225,8 +235,9 @@ def test_storage_upload_urls_are_one_time_and_keyed(fast: Server, image_file: Pa
 
     # A type kinema has no extension for: the name is fixed at initiate, and the bytes still decide the type.
     photo = image_file.read_bytes()
-    slot = httpx.post(initiate, json={"content_type": "application/x-unknown", "file_name": "blob"},
-                      headers=fast.headers).json()
+    slot = httpx.post(
+        initiate, json={"content_type": "application/x-unknown", "file_name": "blob"}, headers=fast.headers
+    ).json()
     assert slot["file_url"].endswith("/blob.bin")
     assert httpx.put(slot["upload_url"], content=photo).json()["url"] == slot["file_url"]
     got = httpx.get(slot["file_url"])

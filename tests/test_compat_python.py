@@ -12,14 +12,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import jpeg_bytes
-from kinema.tls import TlsFiles, ensure_local_tls
 from server import Server, running_server
+
+from kinema.tls import TlsFiles, ensure_local_tls
 
 PRELUDE = textwrap.dedent(
     """
@@ -54,8 +55,12 @@ def _server(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles, engine: str
     # so point it at the local CA while the server starts.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSL_CERT_FILE", str(tls.ca_cert))
-        cm = running_server(tmp_path_factory.mktemp("kinema"), engine=engine, tls=(tls.cert, tls.key),
-                            env={"SSL_CERT_FILE": str(tls.ca_cert)})
+        cm = running_server(
+            tmp_path_factory.mktemp("kinema"),
+            engine=engine,
+            tls=(tls.cert, tls.key),
+            env={"SSL_CERT_FILE": str(tls.ca_cert)},
+        )
         server = cm.__enter__()
     try:
         yield server
@@ -73,22 +78,30 @@ def slow(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[Se
     yield from _server(tmp_path_factory, tls, "tests/engines/slow.py:render")
 
 
-def run_client(server: Server, tls: TlsFiles, image: Path, code: str, timeout: float = 90,
-               host: str = "localhost") -> Any:
+def run_client(
+    server: Server, tls: TlsFiles, image: Path, code: str, timeout: float = 90, host: str = "localhost"
+) -> Any:
     """Run ``code`` (after PRELUDE) with fal_client pointed at ``server`` by ``host``; return its last JSON line."""
     assert server.url.startswith("https://localhost:")
     host_port = f"{host}:{server.url.rsplit(':', 1)[1]}"
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("FAL_")}
-    env.update({
-        "SSL_CERT_FILE": str(tls.ca_cert),
-        "FAL_RUN_HOST": f"{host_port}/run",
-        "FAL_QUEUE_RUN_HOST": host_port,
-        "FAL_KEY": server.key,
-        "FAL_HOME_DIR": str(image.parent / "no-fal-home"),
-        "COMPAT_IMAGE": str(image),
-    })
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env.update(
+        {
+            "SSL_CERT_FILE": str(tls.ca_cert),
+            "FAL_RUN_HOST": f"{host_port}/run",
+            "FAL_QUEUE_RUN_HOST": host_port,
+            "FAL_KEY": server.key,
+            "FAL_HOME_DIR": str(image.parent / "no-fal-home"),
+            "COMPAT_IMAGE": str(image),
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"client failed:\n{proc.stderr}\nserver log:\n{server.log_text()[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -102,26 +115,41 @@ def _is_video(out: dict[str, Any], server: Server, host: str = "localhost") -> N
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 def test_run_returns_the_output(fast: Server, tls: TlsFiles, image_file: Path, host: str) -> None:
     """``run`` by host name and by IP address: the certificate covers both, URLs come back on the host used."""
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         emit(fal_client.run(EP, arguments=ARGS))
-    """, host=host)
+    """,
+        host=host,
+    )
     _is_video(out, fast, host)
 
 
 def test_async_client_subscribe(fast: Server, tls: TlsFiles, image_file: Path) -> None:
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         import asyncio
         updates = []
         result = asyncio.run(fal_client.subscribe_async(EP, arguments=ARGS, with_logs=True,
                                                         on_queue_update=lambda u: updates.append(type(u).__name__)))
         emit({"result": result, "updates": updates})
-    """)
+    """,
+    )
     _is_video(out["result"], fast)
     assert out["updates"][-1] == "Completed"
 
 
 def test_submit_then_handle_status_and_get(fast: Server, tls: TlsFiles, image_file: Path) -> None:
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         handle = fal_client.submit(EP, arguments=ARGS)
         first = handle.status(with_logs=True)
         seen = [type(first).__name__]
@@ -130,7 +158,8 @@ def test_submit_then_handle_status_and_get(fast: Server, tls: TlsFiles, image_fi
         emit({"request_id": handle.request_id, "status_url": handle.status_url, "first": seen,
               "result": result, "final": type(final).__name__, "metrics": final.metrics,
               "logs": [l["message"] for l in final.logs], "error": final.error})
-    """)
+    """,
+    )
     assert out["status_url"] == f"{fast.url}/fal-ai/kling-video/requests/{out['request_id']}/status"
     assert out["first"][0] in {"Queued", "InProgress", "Completed"}
     _is_video(out["result"], fast)
@@ -140,7 +169,11 @@ def test_submit_then_handle_status_and_get(fast: Server, tls: TlsFiles, image_fi
 
 
 def test_status_result_cancel_by_request_id(fast: Server, tls: TlsFiles, image_file: Path) -> None:
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         rid = fal_client.submit(EP, arguments=ARGS).request_id
         res = fal_client.result(EP, rid)
         st = fal_client.status(EP, rid, with_logs=False)
@@ -155,7 +188,8 @@ def test_status_result_cancel_by_request_id(fast: Server, tls: TlsFiles, image_f
         except FalClientHTTPError as exc:
             missing = exc.status_code
         emit({"result": res, "status": type(st).__name__, "logs": st.logs, "cancel": cancel, "missing": missing})
-    """)
+    """,
+    )
     _is_video(out["result"], fast)
     assert out["status"] == "Completed" and out["logs"] is None
     # fal answers a cancel of a finished request with 400 ALREADY_COMPLETED, which fal_client raises.
@@ -164,14 +198,19 @@ def test_status_result_cancel_by_request_id(fast: Server, tls: TlsFiles, image_f
 
 
 def test_validation_error_is_a_422_with_detail(fast: Server, tls: TlsFiles, image_file: Path) -> None:
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         try:
             fal_client.subscribe(EP, arguments={"image_url": IMAGE})
             emit({"raised": None})
         except FalClientHTTPError as exc:
             emit({"raised": type(exc).__name__, "status": exc.status_code, "message": exc.message,
                   "body": exc.response.json()})
-    """)
+    """,
+    )
     assert out["raised"] == "FalClientHTTPError" and out["status"] == 422
     assert isinstance(out["message"], list) and out["message"] == out["body"]["detail"]
     assert ["body", "prompt"] in [d["loc"] for d in out["body"]["detail"]]
@@ -179,7 +218,11 @@ def test_validation_error_is_a_422_with_detail(fast: Server, tls: TlsFiles, imag
 
 def test_input_refused_by_the_worker_surfaces_from_the_result(fast: Server, tls: TlsFiles, image_file: Path) -> None:
     """A 200x200 photo passes submit but Kling refuses sides under 300 px: the 422 comes from the result."""
-    out = run_client(fast, tls, image_file, """
+    out = run_client(
+        fast,
+        tls,
+        image_file,
+        """
         from PIL import Image
         small = fal_client.encode_image(Image.open(os.environ["COMPAT_IMAGE"]).resize((200, 200)))
         handle = fal_client.submit(EP, arguments={**ARGS, "image_url": small})
@@ -190,7 +233,8 @@ def test_input_refused_by_the_worker_surfaces_from_the_result(fast: Server, tls:
             st = handle.status()
             emit({"raised": type(exc).__name__, "status": exc.status_code, "body": exc.response.json(),
                   "completed": type(st).__name__, "error": st.error})
-    """)
+    """,
+    )
     assert out["raised"] == "FalClientHTTPError" and out["status"] == 422
     assert [d["loc"] for d in out["body"]["detail"]] == [["body", "image_url"]]
     assert out["completed"] == "Completed" and "300" in out["error"]
@@ -198,7 +242,11 @@ def test_input_refused_by_the_worker_surfaces_from_the_result(fast: Server, tls:
 
 def test_subscribe_with_logs_sees_queue_progress_and_cancel(slow: Server, tls: TlsFiles, image_file: Path) -> None:
     """A blocker keeps the worker busy so the subscribed request is Queued; cancelling it lets ours run."""
-    out = run_client(slow, tls, image_file, """
+    out = run_client(
+        slow,
+        tls,
+        image_file,
+        """
         blocker = fal_client.submit(EP, arguments=ARGS)
         while not isinstance(blocker.status(), InProgress):
             time.sleep(0.05)
@@ -224,7 +272,9 @@ def test_subscribe_with_logs_sees_queue_progress_and_cancel(slow: Server, tls: T
         emit({"updates": updates, "result": result, "enqueued": enqueued,
               "blocker": {"kind": type(blocked).__name__, "error_type": blocked.error_type,
                           "error": blocked.error}, "blocker_result": blocker_result})
-    """, timeout=120)
+    """,
+        timeout=120,
+    )
     kinds = [u["kind"] for u in out["updates"]]
     assert len(out["enqueued"]) == 1
     assert kinds[0] == "Queued" and out["updates"][0]["position"] == 0
@@ -243,7 +293,11 @@ def test_subscribe_with_logs_sees_queue_progress_and_cancel(slow: Server, tls: T
 
 
 def test_handle_cancel_while_running(slow: Server, tls: TlsFiles, image_file: Path) -> None:
-    out = run_client(slow, tls, image_file, """
+    out = run_client(
+        slow,
+        tls,
+        image_file,
+        """
         handle = fal_client.submit(EP, arguments=ARGS)
         while not isinstance(handle.status(), InProgress):
             time.sleep(0.05)
@@ -256,5 +310,6 @@ def test_handle_cancel_while_running(slow: Server, tls: TlsFiles, image_file: Pa
         except FalClientHTTPError as exc:
             result = [exc.status_code, exc.error_type]
         emit({"error_type": st.error_type, "result": result})
-    """)
+    """,
+    )
     assert out == {"error_type": "request_cancelled", "result": [400, "request_cancelled"]}

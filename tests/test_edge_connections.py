@@ -46,7 +46,7 @@ def test_request_head_deadline(tmp_path):
         slow = open_socket(server)
         start = time.monotonic()
         closed = False
-        for byte in (b"GET /health HTTP/1.1\r\nX-Slow: " + b"a" * 200):
+        for byte in b"GET /health HTTP/1.1\r\nX-Slow: " + b"a" * 200:
             try:
                 slow.send(bytes([byte]))
             except (BrokenPipeError, ConnectionResetError):
@@ -69,8 +69,12 @@ def test_request_head_deadline(tmp_path):
 def test_request_body_deadline(tmp_path):
     with running_server(tmp_path, env={"KINEMA_BODY_IDLE_TIMEOUT_S": "1"}) as server:
         sock = open_socket(server)
-        sock.sendall((f"POST {ENDPOINT} HTTP/1.1\r\nHost: {server.host_port}\r\nAuthorization: Key {server.key}\r\n"
-                      "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"prompt\": ").encode())
+        sock.sendall(
+            (
+                f"POST {ENDPOINT} HTTP/1.1\r\nHost: {server.host_port}\r\nAuthorization: Key {server.key}\r\n"
+                'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"prompt": '
+            ).encode()
+        )
         start = time.monotonic()
         status, headers, body = read_reply(sock, deadline_s=10)
         assert status == 408 and json.loads(body)["error_type"] == "request_timeout"

@@ -17,8 +17,12 @@ ENDPOINT = "/fal-ai/kling-video/v1/standard/image-to-video"
 
 
 def _submit(server, photo_uri, host):
-    return httpx.post(server.url + ENDPOINT, headers={**server.headers, "Host": host}, timeout=30,
-                      json={"prompt": "a wave", "image_url": photo_uri})
+    return httpx.post(
+        server.url + ENDPOINT,
+        headers={**server.headers, "Host": host},
+        timeout=30,
+        json={"prompt": "a wave", "image_url": photo_uri},
+    )
 
 
 def test_default_hosts_are_the_bind_address_and_localhost(tmp_path, photo_uri):
@@ -30,8 +34,12 @@ def test_default_hosts_are_the_bind_address_and_localhost(tmp_path, photo_uri):
             assert r.json()["response_url"].startswith(f"http://{host}/")
         for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", f"10.1.2.3:{port}"):
             for method, path in (("POST", ENDPOINT), ("GET", "/health"), ("GET", "/openapi.json")):
-                r = httpx.request(method, server.url + path, headers={**server.headers, "Host": host},
-                                  json={"prompt": "x", "image_url": photo_uri} if method == "POST" else None)
+                r = httpx.request(
+                    method,
+                    server.url + path,
+                    headers={**server.headers, "Host": host},
+                    json={"prompt": "x", "image_url": photo_uri} if method == "POST" else None,
+                )
                 assert r.status_code == 400, (host, path, r.status_code)
                 assert r.json()["error_type"] == "host_not_allowed"
                 assert r.headers["x-fal-error-type"] == "host_not_allowed"
@@ -60,8 +68,9 @@ def test_star_allows_any_host_and_public_url_is_always_allowed(tmp_path, photo_u
         assert _submit(server, photo_uri, "evil.example").status_code == 400
 
 
-@pytest.mark.parametrize(("header", "name"), [("Example.COM:80", "example.com"), ("[::1]:8000", "::1"),
-                                              ("::1", "::1"), ("host.", "host")])
+@pytest.mark.parametrize(
+    ("header", "name"), [("Example.COM:80", "example.com"), ("[::1]:8000", "::1"), ("::1", "::1"), ("host.", "host")]
+)
 def test_host_name(header, name):
     assert host_name(header) == name
 

@@ -32,7 +32,7 @@ def _result(server, payload: dict) -> httpx.Response:
 
 def _mask_uri(w: int, h: int) -> str:
     mask = np.zeros((h, w), np.uint8)
-    mask[h // 4: h // 2, w // 4: w // 2] = 255
+    mask[h // 4 : h // 2, w // 4 : w // 2] = 255
     return data_uri(png_bytes(mask))
 
 
@@ -40,15 +40,31 @@ def _mask_uri(w: int, h: int) -> str:
 def test_trajectory_points_must_be_pixels_of_the_image(tmp_path, photo_uri):
     mask = _mask_uri(512, 512)
     with running_server(tmp_path) as server:
-        bad = _result(server, {"prompt": "x", "image_url": photo_uri, "dynamic_masks": [
-            {"mask_url": mask, "trajectories": [{"x": 0, "y": 0}, {"x": 512, "y": 100}, {"x": 100, "y": 512}]}]})
+        bad = _result(
+            server,
+            {
+                "prompt": "x",
+                "image_url": photo_uri,
+                "dynamic_masks": [
+                    {"mask_url": mask, "trajectories": [{"x": 0, "y": 0}, {"x": 512, "y": 100}, {"x": 100, "y": 512}]}
+                ],
+            },
+        )
         assert bad.status_code == 422
         got = {tuple(e["loc"]): e["msg"] for e in bad.json()["detail"]}
-        assert set(got) == {("body", "dynamic_masks", 0, "trajectories", 1),
-                            ("body", "dynamic_masks", 0, "trajectories", 2)}
+        assert set(got) == {
+            ("body", "dynamic_masks", 0, "trajectories", 1),
+            ("body", "dynamic_masks", 0, "trajectories", 2),
+        }
         assert all("x must be 0..511 and y 0..511" in msg for msg in got.values())
-        corners = _result(server, {"prompt": "x", "image_url": photo_uri, "dynamic_masks": [
-            {"mask_url": mask, "trajectories": [{"x": 0, "y": 0}, {"x": 511, "y": 511}]}]})
+        corners = _result(
+            server,
+            {
+                "prompt": "x",
+                "image_url": photo_uri,
+                "dynamic_masks": [{"mask_url": mask, "trajectories": [{"x": 0, "y": 0}, {"x": 511, "y": 511}]}],
+            },
+        )
         assert corners.status_code == 200, corners.text
 
 
@@ -91,6 +107,7 @@ def test_redirect_to_a_non_http_location_is_a_422(tmp_path, photo_uri, redirecto
 # 24 ---------------------------------------------------------------------------------------------------------
 def _tall_png(width: int, height: int) -> bytes:
     """A greyscale PNG of ``width`` x ``height`` black pixels, compressed row by row (never all in memory)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 

@@ -15,8 +15,11 @@ INITIATE = "/storage/upload/initiate"
 
 
 def _initiate(server, key):
-    return httpx.post(server.url + INITIATE, headers={"Authorization": f"Key {key}"},
-                      json={"content_type": "image/png", "file_name": "a.png"})
+    return httpx.post(
+        server.url + INITIATE,
+        headers={"Authorization": f"Key {key}"},
+        json={"content_type": "image/png", "file_name": "a.png"},
+    )
 
 
 def test_pending_upload_slots_are_limited_per_key(tmp_path, photo_png):
@@ -40,8 +43,9 @@ def test_pending_upload_slots_are_limited_per_key(tmp_path, photo_png):
 
 def test_uploaded_files_past_retention_are_removed(tmp_path, photo_png):
     with running_server(tmp_path, env={"KINEMA_RETENTION_S": "2"}) as server:
-        up = httpx.post(server.url + "/files/upload", content=photo_png,
-                        headers={**server.headers, "Content-Type": "image/png"})
+        up = httpx.post(
+            server.url + "/files/upload", content=photo_png, headers={**server.headers, "Content-Type": "image/png"}
+        )
         assert up.status_code == 200
         url = up.json()["url"]
         file_id = url.split("/")[-2]

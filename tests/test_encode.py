@@ -19,13 +19,41 @@ from kinema.engines.motion import render
 from kinema.media.encode import VideoWriter, read_frames
 
 # ColorChecker Classic patches as sRGB 8-bit values (published reference values), then pure primaries.
-CHART = np.array([
-    (115, 82, 68), (194, 150, 130), (98, 122, 157), (87, 108, 67), (133, 128, 177), (103, 189, 170),
-    (214, 126, 44), (80, 91, 166), (193, 90, 99), (94, 60, 108), (157, 188, 64), (224, 163, 46),
-    (56, 61, 150), (70, 148, 73), (175, 54, 60), (231, 199, 31), (187, 86, 149), (8, 133, 161),
-    (243, 243, 242), (200, 200, 200), (160, 160, 160), (122, 122, 121), (85, 85, 85), (52, 52, 52),
-    (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
-], np.uint8)
+CHART = np.array(
+    [
+        (115, 82, 68),
+        (194, 150, 130),
+        (98, 122, 157),
+        (87, 108, 67),
+        (133, 128, 177),
+        (103, 189, 170),
+        (214, 126, 44),
+        (80, 91, 166),
+        (193, 90, 99),
+        (94, 60, 108),
+        (157, 188, 64),
+        (224, 163, 46),
+        (56, 61, 150),
+        (70, 148, 73),
+        (175, 54, 60),
+        (231, 199, 31),
+        (187, 86, 149),
+        (8, 133, 161),
+        (243, 243, 242),
+        (200, 200, 200),
+        (160, 160, 160),
+        (122, 122, 121),
+        (85, 85, 85),
+        (52, 52, 52),
+        (255, 0, 0),
+        (0, 255, 0),
+        (0, 0, 255),
+        (255, 255, 0),
+        (0, 255, 255),
+        (255, 0, 255),
+    ],
+    np.uint8,
+)
 COLS, ROWS, PATCH = 6, 5, 120  # 720 x 600
 
 
@@ -33,7 +61,7 @@ def chart_image() -> np.ndarray:
     img = np.zeros((ROWS * PATCH, COLS * PATCH, 3), np.uint8)
     for k, rgb in enumerate(CHART):
         r, c = divmod(k, COLS)
-        img[r * PATCH:(r + 1) * PATCH, c * PATCH:(c + 1) * PATCH] = rgb
+        img[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = rgb
     return img
 
 
@@ -43,7 +71,9 @@ def patch_means(frame: np.ndarray) -> np.ndarray:
     out = []
     for k in range(len(CHART)):
         r, c = divmod(k, COLS)
-        out.append(frame[r * PATCH + q:(r + 1) * PATCH - q, c * PATCH + q:(c + 1) * PATCH - q].reshape(-1, 3).mean(0))
+        out.append(
+            frame[r * PATCH + q : (r + 1) * PATCH - q, c * PATCH + q : (c + 1) * PATCH - q].reshape(-1, 3).mean(0)
+        )
     return np.array(out)
 
 
@@ -87,8 +117,8 @@ def test_stream_carries_bt709_tags_and_limited_range(tmp_path: Path) -> None:
         planes = frame.to_ndarray()  # yuv420p as (3/2 H, W)
     h, w = chart_image().shape[:2]
     y = planes[:h]
-    u = cv2.resize(planes[h:h + h // 4].reshape(h // 2, w // 2), (w, h), interpolation=cv2.INTER_NEAREST)
-    v = cv2.resize(planes[h + h // 4:].reshape(h // 2, w // 2), (w, h), interpolation=cv2.INTER_NEAREST)
+    u = cv2.resize(planes[h : h + h // 4].reshape(h // 2, w // 2), (w, h), interpolation=cv2.INTER_NEAREST)
+    v = cv2.resize(planes[h + h // 4 :].reshape(h // 2, w // 2), (w, h), interpolation=cv2.INTER_NEAREST)
     rgb = bt709_to_rgb(y, u, v)
     err = np.abs(patch_means(rgb) - CHART.astype(np.float64)).max()
     assert err < 3.0, err
@@ -124,7 +154,7 @@ def test_no_keyframe_pop_in_a_static_region(tmp_path: Path, seconds: int) -> Non
     decoded = read_frames(out)
     assert len(decoded) == 30 * seconds
     region = np.zeros(decoded.shape[1:3], bool)
-    region[8:-8, 8: decoded.shape[2] // 2 - 8] = True
+    region[8:-8, 8 : decoded.shape[2] // 2 - 8] = True
     jump = _static_jumps(decoded, region)
     assert jump <= 0.5, jump
     with av.open(str(out)) as container:

@@ -28,8 +28,9 @@ print(time.monotonic(), flush=True)
 def test_a_commit_in_another_process_wakes_waiters(tmp_path: Path) -> None:
     path = tmp_path / "kinema.sqlite3"
     store = SqliteJobStore(path)
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdin is not None and writer.stdout is not None
     assert writer.stdout.readline().strip() == "ready"
 

@@ -8,12 +8,12 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import pytest
-
 from conftest import data_uri
+
 from kinema.errors import FetchError, InputError
 from kinema.media.fetch import MAX_REDIRECTS, Fetcher, address_problem
 from kinema.settings import Settings
@@ -339,14 +339,17 @@ def test_non_http_schemes_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("address", "words"),
-    [("2002:c0a8:101::1", "a 6to4 address"), ("2002:7f00:1::1", "a 6to4 address"),
-     ("fec0::1", "a site-local address"), ("feff:ffff::1", "a site-local address")],
+    [
+        ("2002:c0a8:101::1", "a 6to4 address"),
+        ("2002:7f00:1::1", "a 6to4 address"),
+        ("fec0::1", "a site-local address"),
+        ("feff:ffff::1", "a site-local address"),
+    ],
 )
 def test_6to4_and_site_local_targets_refused(address: str, words: str) -> None:
     # Python's ipaddress calls these global; 6to4 relays to the IPv4 address inside it (here 192.168.1.1
     # and 127.0.0.1), site-local is the deprecated private range of IPv6.
-    by_name = refusal(Fetcher(Settings(), resolver=resolver_for({"v6.example": [address]})),
-                      "http://v6.example/x.png")
+    by_name = refusal(Fetcher(Settings(), resolver=resolver_for({"v6.example": [address]})), "http://v6.example/x.png")
     assert by_name["type"] == "fetch_refused" and words in by_name["msg"]
     literal = refusal(Fetcher(Settings()), f"http://[{address}]/x.png")
     assert literal["type"] == "fetch_refused" and words in literal["msg"]
@@ -415,9 +418,10 @@ def test_content_length_over_cap_refused_before_reading(served: Served) -> None:
 
 
 def test_body_within_cap(served: Served) -> None:
-    assert Fetcher(Settings(fetch_allow=("127.0.0.1",), fetch_max_bytes=len(BODY))).fetch(
-        served.url("/photo"), LOC
-    ) == BODY
+    assert (
+        Fetcher(Settings(fetch_allow=("127.0.0.1",), fetch_max_bytes=len(BODY))).fetch(served.url("/photo"), LOC)
+        == BODY
+    )
     item = refusal(Fetcher(Settings(fetch_allow=("127.0.0.1",), fetch_max_bytes=len(BODY) - 1)), served.url("/photo"))
     assert item["type"] == "fetch_too_large"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from queueclient import result, submit, wait_status
 from server import running_server
 

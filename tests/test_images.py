@@ -9,9 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import jpeg_bytes, png_bytes
 from PIL import Image
 
-from conftest import jpeg_bytes, png_bytes
 from kinema.errors import InputError
 from kinema.media.images import (
     MAX_INPUT_BYTES,
@@ -249,9 +249,13 @@ def test_opaque_rgba_rgb_and_gray_copies_select_the_same_pixels() -> None:
     rgba = np.dstack([rgb, np.full(gray.shape, 255, np.uint8)])
     want = gray >= 128
     assert 0 < want.sum() < want.size
-    for name, data in [("L", png_bytes(gray)), ("RGB", png_bytes(rgb)), ("RGBA", png_bytes(rgba)),
-                       ("LA", _save(Image.fromarray(gray).convert("LA"), "PNG")),
-                       ("P", _save(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), "PNG"))]:
+    for name, data in [
+        ("L", png_bytes(gray)),
+        ("RGB", png_bytes(rgb)),
+        ("RGBA", png_bytes(rgba)),
+        ("LA", _save(Image.fromarray(gray).convert("LA"), "PNG")),
+        ("P", _save(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), "PNG")),
+    ]:
         got = decode_mask(data, LOC)
         assert np.array_equal(got, want), (name, int(got.sum()), int(want.sum()))
 
@@ -326,8 +330,10 @@ def _mask(w: int, h: int, fill: bool = True) -> np.ndarray:
 
 
 def test_check_mask_shapes_accepts_other_resolution_same_aspect() -> None:
-    check_mask_shapes((1024, 768), [(["body", "static_mask_url"], _mask(512, 384)),
-                                    (["body", "dynamic_masks", 0, "mask_url"], _mask(512, 384))])
+    check_mask_shapes(
+        (1024, 768),
+        [(["body", "static_mask_url"], _mask(512, 384)), (["body", "dynamic_masks", 0, "mask_url"], _mask(512, 384))],
+    )
     check_mask_shapes((1000, 667), [(["body", "static_mask_url"], _mask(300, 200))])  # rounding of sides
 
 
@@ -343,8 +349,10 @@ def test_check_mask_shapes_resolution_mismatch() -> None:
     with pytest.raises(InputError) as exc:
         check_mask_shapes(
             (1024, 768),
-            [(["body", "static_mask_url"], _mask(512, 384)),
-             (["body", "dynamic_masks", 0, "mask_url"], _mask(1024, 768))],
+            [
+                (["body", "static_mask_url"], _mask(512, 384)),
+                (["body", "dynamic_masks", 0, "mask_url"], _mask(1024, 768)),
+            ],
         )
     item = only_error(exc)
     assert item["loc"] == ["body", "dynamic_masks", 0, "mask_url"] and item["type"] == "mask_resolution"

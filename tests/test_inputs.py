@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import data_uri, jpeg_bytes, png_bytes
+
 from kinema.engines import EngineInputs
 from kinema.errors import InputError
 from kinema.media.fetch import Fetcher
@@ -63,15 +64,17 @@ def test_minimal_request(photo: np.ndarray, photo_png_uri: str) -> None:
 
 def test_every_field_carried(photo: np.ndarray, photo_uri: str) -> None:
     tail = np.ascontiguousarray(photo[:, ::-1])
-    inputs = load({
-        "prompt": "turn around",
-        "image_url": photo_uri,
-        "duration": "10",
-        "negative_prompt": "",
-        "cfg_scale": 0.8,
-        "tail_image_url": data_uri(png_bytes(tail)),
-        "seed": 42,
-    })
+    inputs = load(
+        {
+            "prompt": "turn around",
+            "image_url": photo_uri,
+            "duration": "10",
+            "negative_prompt": "",
+            "cfg_scale": 0.8,
+            "tail_image_url": data_uri(png_bytes(tail)),
+            "seed": 42,
+        }
+    )
     assert inputs.duration_s == 10 and inputs.cfg_scale == 0.8 and inputs.seed == 42
     assert inputs.negative_prompt == ""
     assert np.abs(inputs.image.astype(int) - photo.astype(int)).mean() < 3.0  # the JPEG
@@ -80,17 +83,23 @@ def test_every_field_carried(photo: np.ndarray, photo_uri: str) -> None:
 
 def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
     # The image is 512×512; the masks are 256×256 (same aspect ratio, one shared resolution).
-    inputs = load({
-        "prompt": "the arm waves",
-        "image_url": photo_png_uri,
-        "static_mask_url": data_uri(mask_png(256, 256, (0, 0, 256, 64))),
-        "dynamic_masks": [
-            {"mask_url": data_uri(mask_png(256, 256, (100, 100, 150, 150))),
-             "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 511, "y": 0}]},
-            {"mask_url": data_uri(mask_png(256, 256, (10, 200, 40, 250))),
-             "trajectories": [{"x": 0, "y": 511}, {"x": 50, "y": 500}]},
-        ],
-    })
+    inputs = load(
+        {
+            "prompt": "the arm waves",
+            "image_url": photo_png_uri,
+            "static_mask_url": data_uri(mask_png(256, 256, (0, 0, 256, 64))),
+            "dynamic_masks": [
+                {
+                    "mask_url": data_uri(mask_png(256, 256, (100, 100, 150, 150))),
+                    "trajectories": [{"x": 250, "y": 250}, {"x": 300, "y": 260}, {"x": 511, "y": 0}],
+                },
+                {
+                    "mask_url": data_uri(mask_png(256, 256, (10, 200, 40, 250))),
+                    "trajectories": [{"x": 0, "y": 511}, {"x": 50, "y": 500}],
+                },
+            ],
+        }
+    )
     assert inputs.static_mask is not None and inputs.static_mask.shape == (256, 256)
     assert inputs.static_mask.dtype == bool and inputs.static_mask.sum() == 256 * 64
     assert len(inputs.dynamic_brushes) == 2
@@ -102,17 +111,20 @@ def test_brush_masks_at_their_own_resolution(photo_png_uri: str) -> None:
 
 
 def test_several_bad_fields_reported_together(photo: np.ndarray, photo_png: bytes) -> None:
-    got = errors_of({
-        "prompt": "x",
-        "image_url": data_uri(b"GIF89a" + b"\0" * 50, "image/gif"),
-        "static_mask_url": "http://127.0.0.1:9/mask.png",
-        "dynamic_masks": [
-            {"mask_url": data_uri(photo_png[: len(photo_png) // 3]),
-             "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]},
-            {"mask_url": "data:image/png;base64,%%%",
-             "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]},
-        ],
-    })
+    got = errors_of(
+        {
+            "prompt": "x",
+            "image_url": data_uri(b"GIF89a" + b"\0" * 50, "image/gif"),
+            "static_mask_url": "http://127.0.0.1:9/mask.png",
+            "dynamic_masks": [
+                {
+                    "mask_url": data_uri(photo_png[: len(photo_png) // 3]),
+                    "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}],
+                },
+                {"mask_url": "data:image/png;base64,%%%", "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]},
+            ],
+        }
+    )
     assert got == {
         ("body", "image_url"): "image_format",
         ("body", "static_mask_url"): "fetch_refused",
@@ -122,24 +134,28 @@ def test_several_bad_fields_reported_together(photo: np.ndarray, photo_png: byte
 
 
 def test_bad_image_and_tail_reported_together(photo: np.ndarray) -> None:
-    got = errors_of({
-        "prompt": "x",
-        "image_url": data_uri(png_bytes(np.tile(photo[:310], (1, 2, 1)))),  # 1024×310: aspect 3.3
-        "tail_image_url": data_uri(png_bytes(photo[:299, :400])),  # 299 px tall
-    })
+    got = errors_of(
+        {
+            "prompt": "x",
+            "image_url": data_uri(png_bytes(np.tile(photo[:310], (1, 2, 1)))),  # 1024×310: aspect 3.3
+            "tail_image_url": data_uri(png_bytes(photo[:299, :400])),  # 299 px tall
+        }
+    )
     assert got == {("body", "image_url"): "image_aspect", ("body", "tail_image_url"): "image_too_small"}
 
 
 def test_trajectory_points_outside_the_image(photo_png_uri: str) -> None:
     mask = data_uri(mask_png(512, 512, (10, 10, 60, 60)))
-    got = errors_of({
-        "prompt": "x",
-        "image_url": photo_png_uri,
-        "dynamic_masks": [
-            {"mask_url": mask, "trajectories": [{"x": 10, "y": 10}, {"x": 513, "y": 10}, {"x": 512, "y": 512}]},
-            {"mask_url": mask, "trajectories": [{"x": 10, "y": 600}, {"x": 20, "y": 20}]},
-        ],
-    })
+    got = errors_of(
+        {
+            "prompt": "x",
+            "image_url": photo_png_uri,
+            "dynamic_masks": [
+                {"mask_url": mask, "trajectories": [{"x": 10, "y": 10}, {"x": 513, "y": 10}, {"x": 512, "y": 512}]},
+                {"mask_url": mask, "trajectories": [{"x": 10, "y": 600}, {"x": 20, "y": 20}]},
+            ],
+        }
+    )
     assert got == {
         ("body", "dynamic_masks", 0, "trajectories", 1): "trajectory_point_outside",
         ("body", "dynamic_masks", 0, "trajectories", 2): "trajectory_point_outside",  # x = W is past the last pixel
@@ -149,12 +165,18 @@ def test_trajectory_points_outside_the_image(photo_png_uri: str) -> None:
 
 def test_trajectory_message_names_the_point_and_image(photo_png_uri: str) -> None:
     with pytest.raises(InputError) as exc:
-        load({
-            "prompt": "x",
-            "image_url": photo_png_uri,
-            "dynamic_masks": [{"mask_url": data_uri(mask_png(512, 512, (0, 0, 9, 9))),
-                               "trajectories": [{"x": 5, "y": 5}, {"x": 700, "y": 5}]}],
-        })
+        load(
+            {
+                "prompt": "x",
+                "image_url": photo_png_uri,
+                "dynamic_masks": [
+                    {
+                        "mask_url": data_uri(mask_png(512, 512, (0, 0, 9, 9))),
+                        "trajectories": [{"x": 5, "y": 5}, {"x": 700, "y": 5}],
+                    }
+                ],
+            }
+        )
     [item] = exc.value.errors
     assert "(700, 5)" in item["msg"] and "512x512" in item["msg"]
     assert "x must be 0..511 and y 0..511" in item["msg"]
@@ -162,16 +184,18 @@ def test_trajectory_message_names_the_point_and_image(photo_png_uri: str) -> Non
 
 def test_mask_shape_problems_through_load_inputs(photo_png_uri: str) -> None:
     traj = [{"x": 1, "y": 1}, {"x": 2, "y": 2}]
-    got = errors_of({
-        "prompt": "x",
-        "image_url": photo_png_uri,
-        "static_mask_url": data_uri(mask_png(400, 300, (0, 0, 10, 10))),
-        "dynamic_masks": [
-            {"mask_url": data_uri(mask_png(256, 256, (0, 0, 10, 10))), "trajectories": traj},
-            {"mask_url": data_uri(mask_png(128, 128, (0, 0, 10, 10))), "trajectories": traj},
-            {"mask_url": data_uri(mask_png(256, 256, (0, 0, 0, 0))), "trajectories": traj},
-        ],
-    })
+    got = errors_of(
+        {
+            "prompt": "x",
+            "image_url": photo_png_uri,
+            "static_mask_url": data_uri(mask_png(400, 300, (0, 0, 10, 10))),
+            "dynamic_masks": [
+                {"mask_url": data_uri(mask_png(256, 256, (0, 0, 10, 10))), "trajectories": traj},
+                {"mask_url": data_uri(mask_png(128, 128, (0, 0, 10, 10))), "trajectories": traj},
+                {"mask_url": data_uri(mask_png(256, 256, (0, 0, 0, 0))), "trajectories": traj},
+            ],
+        }
+    )
     assert got == {
         ("body", "static_mask_url"): "mask_aspect",
         ("body", "dynamic_masks", 1, "mask_url"): "mask_resolution",
@@ -234,8 +258,14 @@ def test_opaque_rgba_mask_selects_its_white_pixels(photo_png_uri: str) -> None:
     rgba[..., 3] = 255
     rgba[100:200, 50:150, :3] = 255
     traj = [{"x": 100, "y": 300}, {"x": 200, "y": 300}]
-    inputs = load({"prompt": "x", "image_url": photo_png_uri, "static_mask_url": data_uri(png_bytes(rgba)),
-                   "dynamic_masks": [{"mask_url": data_uri(png_bytes(rgba[..., :3].copy())), "trajectories": traj}]})
+    inputs = load(
+        {
+            "prompt": "x",
+            "image_url": photo_png_uri,
+            "static_mask_url": data_uri(png_bytes(rgba)),
+            "dynamic_masks": [{"mask_url": data_uri(png_bytes(rgba[..., :3].copy())), "trajectories": traj}],
+        }
+    )
     assert inputs.static_mask is not None and inputs.static_mask.sum() == 100 * 100
     assert np.array_equal(inputs.static_mask, inputs.dynamic_brushes[0].mask)  # RGBA and RGB copies agree
 
@@ -254,9 +284,18 @@ def test_full_mask_is_accepted_with_a_warning(photo_png_uri: str) -> None:
     white = np.full((512, 512), 255, np.uint8)
     notes: list[str] = []
     traj = [{"x": 100, "y": 300}, {"x": 200, "y": 300}]
-    inputs = load_inputs(parse_input({
-        "prompt": "x", "image_url": photo_png_uri, "static_mask_url": data_uri(mask_png(512, 512, (0, 0, 9, 9))),
-        "dynamic_masks": [{"mask_url": data_uri(png_bytes(white)), "trajectories": traj}],
-    }), Fetcher(Settings()).fetch, max_pixels=MAX_PIXELS, warn=notes.append)
+    inputs = load_inputs(
+        parse_input(
+            {
+                "prompt": "x",
+                "image_url": photo_png_uri,
+                "static_mask_url": data_uri(mask_png(512, 512, (0, 0, 9, 9))),
+                "dynamic_masks": [{"mask_url": data_uri(png_bytes(white)), "trajectories": traj}],
+            }
+        ),
+        Fetcher(Settings()).fetch,
+        max_pixels=MAX_PIXELS,
+        warn=notes.append,
+    )
     assert inputs.dynamic_brushes[0].mask.all()
     assert len(notes) == 1 and notes[0].startswith("dynamic_masks[0].mask_url: the mask selects every pixel")

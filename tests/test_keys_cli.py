@@ -20,9 +20,15 @@ from test_cli_generate import one_error_line
 
 def kinema(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "KINEMA_DATA_DIR"}
-    return subprocess.run([sys.executable, "-m", "kinema", *args], check=False, capture_output=True, text=True,
-                          timeout=60,
-                          cwd=str(cwd or ROOT), env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kinema", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(cwd or ROOT),
+        env=env,
+    )
 
 
 def listed(data_dir: Path) -> list[list[str]]:
@@ -83,15 +89,17 @@ def test_tls_prints_a_serve_line_that_serves_the_same_data_dir(tmp_path: Path) -
     argv = [sys.executable, "-m", *shlex.split(serve[0]), "--port", str(port)]
     env = {**os.environ, "KINEMA_ENGINE": f"{ROOT}/tests/engines/trivial.py:render"}
     env.pop("KINEMA_DATA_DIR", None)
-    server = subprocess.Popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        argv, cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         verify = ssl.create_default_context(cafile=str(tmp_path / data / "tls" / "ca.pem"))
         deadline = time.monotonic() + 60
         while True:
             try:
-                r = httpx.get(f"https://localhost:{port}/usage", headers={"Authorization": f"Key {key}"},
-                              verify=verify, timeout=2)
+                r = httpx.get(
+                    f"https://localhost:{port}/usage", headers={"Authorization": f"Key {key}"}, verify=verify, timeout=2
+                )
                 break
             except httpx.ConnectError:
                 assert server.poll() is None and time.monotonic() < deadline

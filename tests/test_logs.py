@@ -9,8 +9,9 @@ from kinema.logs import StructuredFormatter
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:
-    rec = logging.makeLogRecord({"name": "kinema.test", "levelno": logging.INFO, "levelname": "INFO",
-                                 "msg": msg, "args": ()})
+    rec = logging.makeLogRecord(
+        {"name": "kinema.test", "levelno": logging.INFO, "levelname": "INFO", "msg": msg, "args": ()}
+    )
     for k, v in extra.items():
         setattr(rec, k, v)
     return rec

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import av
 import cv2
@@ -18,7 +19,6 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-
 from queueclient import result, submit, wait_status
 from server import Server, running_server
 
@@ -111,13 +111,21 @@ def test_opaque_rgba_and_transparent_strokes_move_the_same_pixels(server: Server
     clips = {}
     for name, static, dynamic in [
         ("opaque RGBA", opaque_rgba(STATIC_BOX), opaque_rgba(DYNAMIC_BOX)),
-        ("coloured strokes on transparency",
-         strokes_on_transparency(STATIC_BOX, (30, 60, 200)), strokes_on_transparency(DYNAMIC_BOX, (200, 20, 20))),
+        (
+            "coloured strokes on transparency",
+            strokes_on_transparency(STATIC_BOX, (30, 60, 200)),
+            strokes_on_transparency(DYNAMIC_BOX, (200, 20, 20)),
+        ),
     ]:
-        final, res = render(server, {
-            "prompt": "a test card", "image_url": image_uri, "static_mask_url": png_uri(static),
-            "dynamic_masks": [{"mask_url": png_uri(dynamic), "trajectories": TRAJECTORY}],
-        })
+        final, res = render(
+            server,
+            {
+                "prompt": "a test card",
+                "image_url": image_uri,
+                "static_mask_url": png_uri(static),
+                "dynamic_masks": [{"mask_url": png_uri(dynamic), "trajectories": TRAJECTORY}],
+            },
+        )
         assert res.status_code == 200, res.text
         first, last = first_and_last(res.json()["video"]["url"])
         miss, score, static_diff = measure(first, last)
@@ -126,8 +134,10 @@ def test_opaque_rgba_and_transparent_strokes_move_the_same_pixels(server: Server
         rest[:, : round(280 * K)] = True
         rest[out_box(STATIC_BOX, -12)] = False
         rest_diff = float(np.abs(first - last)[rest].mean())
-        print(f"{name}: dynamic box miss {miss:.1f} px (match {score:.3f}); static |diff| {static_diff:.2f}; "
-              f"rest |diff| {rest_diff:.2f}")
+        print(
+            f"{name}: dynamic box miss {miss:.1f} px (match {score:.3f}); static |diff| {static_diff:.2f}; "
+            f"rest |diff| {rest_diff:.2f}"
+        )
         assert score > 0.8 and miss < 6.0, (name, miss, score)
         assert static_diff < 1.5 and rest_diff < 2.0, (name, static_diff, rest_diff)
         clips[name] = last
@@ -146,10 +156,15 @@ def test_empty_mask_is_a_422_naming_the_field(server: Server, image_uri: str) ->
 
 def test_full_mask_is_accepted_with_a_warning(server: Server, image_uri: str) -> None:
     white = np.full((SIZE, SIZE), 255, np.uint8)
-    final, res = render(server, {
-        "prompt": "a test card", "image_url": image_uri, "static_mask_url": png_uri(white),
-        "dynamic_masks": [{"mask_url": png_uri(opaque_rgba(DYNAMIC_BOX)), "trajectories": TRAJECTORY}],
-    })
+    final, res = render(
+        server,
+        {
+            "prompt": "a test card",
+            "image_url": image_uri,
+            "static_mask_url": png_uri(white),
+            "dynamic_masks": [{"mask_url": png_uri(opaque_rgba(DYNAMIC_BOX)), "trajectories": TRAJECTORY}],
+        },
+    )
     assert res.status_code == 200, res.text
     first, last = first_and_last(res.json()["video"]["url"])
     # Everything is static (the static brush wins over the dynamic one where they overlap): nothing moves.

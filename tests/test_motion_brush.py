@@ -64,8 +64,15 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = tmp_path_factory.mktemp("brush") / "brush.mp4"
     logs: list[str] = []
     info = render(inputs, path, callback=lambda p: None, should_cancel=lambda: False, log=logs.append)
-    return {"inputs": inputs, "raw": raw, "decoded": read_frames(path), "info": info, "logs": logs,
-            "face": out_mask(face), "static": out_mask(static)}
+    return {
+        "inputs": inputs,
+        "raw": raw,
+        "decoded": read_frames(path),
+        "info": info,
+        "logs": logs,
+        "face": out_mask(face),
+        "static": out_mask(static),
+    }
 
 
 def test_output_format(clip: dict) -> None:
@@ -152,8 +159,10 @@ def test_no_luma_jitter(clip: dict) -> None:
     assert luma_jitter(clip["raw"]) < 0.1
     assert luma_jitter(clip["decoded"]) < 0.1
     # A ±2 % brightness wobble would fail the same bar.
-    wobble = [np.clip(f.astype(np.float32) * (1.02 if i % 2 else 0.98), 0, 255).astype(np.uint8)
-              for i, f in enumerate(clip["raw"][:30])]
+    wobble = [
+        np.clip(f.astype(np.float32) * (1.02 if i % 2 else 0.98), 0, 255).astype(np.uint8)
+        for i, f in enumerate(clip["raw"][:30])
+    ]
     assert luma_jitter(wobble) >= 0.1
 
 
@@ -177,8 +186,13 @@ def test_static_mask_alone_keeps_the_picture_still() -> None:
 
 def test_effects_in_brush_mode_never_touch_the_static_region() -> None:
     inputs, _face, static = brush_case()
-    inputs = EngineInputs(prompt="heavy snow falls", image=inputs.image, static_mask=inputs.static_mask,
-                          dynamic_brushes=inputs.dynamic_brushes, cfg_scale=1.0)
+    inputs = EngineInputs(
+        prompt="heavy snow falls",
+        image=inputs.image,
+        static_mask=inputs.static_mask,
+        dynamic_brushes=inputs.dynamic_brushes,
+        cfg_scale=1.0,
+    )
     static_out = out_mask(static)
     first = None
     changed = 0
@@ -208,11 +222,17 @@ def test_stress_six_masks_77_points_leaving_the_frame_other_resolution(tmp_path:
         brushes.append(DynamicBrush(mask, tuple((int(x), int(y)) for x, y in zip(xs, ys))))
     static = np.zeros((mh, mw), bool)
     static[500:, 700:] = True
-    inputs = EngineInputs(prompt="the cat stretches", image=img, duration_s=10, static_mask=static,
-                          dynamic_brushes=tuple(brushes))
+    inputs = EngineInputs(
+        prompt="the cat stretches", image=img, duration_s=10, static_mask=static, dynamic_brushes=tuple(brushes)
+    )
     progress: list[int] = []
-    info = render(inputs, tmp_path / "stress.mp4", callback=lambda p: progress.append(p.step),
-                  should_cancel=lambda: False, log=lambda m: None)
+    info = render(
+        inputs,
+        tmp_path / "stress.mp4",
+        callback=lambda p: progress.append(p.step),
+        should_cancel=lambda: False,
+        log=lambda m: None,
+    )
     assert (info.width, info.height, info.frames) == (1082, 720, 300)
     assert progress == list(range(1, 301))
     decoded = read_frames(tmp_path / "stress.mp4")

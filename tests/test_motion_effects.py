@@ -39,11 +39,19 @@ def blobs(frame: np.ndarray, threshold: float = 12.0) -> list[dict[str, float]]:
         x, y, w, h, area = stats[k]
         if x == 0 or y == 0 or x + w >= frame.shape[1] or y + h >= frame.shape[0]:
             continue
-        region = lift[y:y + h, x:x + w][labels[y:y + h, x:x + w] == k]
-        out.append({"area": float(area), "cx": float(centroids[k][0]), "cy": float(centroids[k][1]),
-                    "peak": float(region.max()), "w": float(w), "h": float(h),
-                    # share of the blob below half its peak: high for a soft (blurred) flake
-                    "soft": float((region < 0.5 * region.max()).mean())})
+        region = lift[y : y + h, x : x + w][labels[y : y + h, x : x + w] == k]
+        out.append(
+            {
+                "area": float(area),
+                "cx": float(centroids[k][0]),
+                "cy": float(centroids[k][1]),
+                "peak": float(region.max()),
+                "w": float(w),
+                "h": float(h),
+                # share of the blob below half its peak: high for a soft (blurred) flake
+                "soft": float((region < 0.5 * region.max()).mean()),
+            }
+        )
     return out
 
 
@@ -111,7 +119,7 @@ def test_fog_is_thicker_far_away_and_drifts() -> None:
     shots = clip("fog, static camera", 91)
     lift = luma(shots[60]) - GREY
     h = lift.shape[0]
-    top, bottom = lift[: h // 4].mean(), lift[3 * h // 4:].mean()
+    top, bottom = lift[: h // 4].mean(), lift[3 * h // 4 :].mean()
     assert top > 1.6 * bottom > 0, (top, bottom)
     # Drift: the fog pattern of frame 90 is the one of frame 60 moved sideways.
     a = (luma(shots[60]) - GREY)[: h // 2]
@@ -124,7 +132,7 @@ def test_clouds_fill_the_upper_part_and_drift() -> None:
     shots = clip("clouds drift by, static camera", 91)
     lift = luma(shots[60]) - GREY
     h = lift.shape[0]
-    assert lift[: h // 3].mean() > 4 * max(lift[2 * h // 3:].mean(), 0.1)
+    assert lift[: h // 3].mean() > 4 * max(lift[2 * h // 3 :].mean(), 0.1)
     a, b = lift[: h // 3], (luma(shots[90]) - GREY)[: h // 3]
     (dx, _), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
     assert abs(dx) > 2, dx
@@ -133,6 +141,7 @@ def test_clouds_fill_the_upper_part_and_drift() -> None:
 def test_snow_moves_with_the_camera_near_flakes_more() -> None:
     """Parallax: when the camera tracks left (the picture slides right), flakes are carried right too,
     big (near) ones further than small (far) ones."""
+
     def sideways(prompt: str) -> tuple[float, float]:
         shots = clip(prompt, 77)
         found = np.array(steps(shots[75], shots[76]))

@@ -55,8 +55,12 @@ def test_uncovered_area_keeps_the_texture_of_the_true_background(clip: dict) -> 
     print(f"texture ratio (fill / true background) {ratio:.2f}")
     assert 0.5 <= ratio <= 2.0
     # The bar can fail: a smooth fill (the old Telea inpaint at reduced resolution) is far below it.
-    smooth = cv2.inpaint(cv2.resize(clip["decoded"][0], (540, 360), interpolation=cv2.INTER_AREA),
-                         at_output(clip["scene"].mask)[::2, ::2].astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    smooth = cv2.inpaint(
+        cv2.resize(clip["decoded"][0], (540, 360), interpolation=cv2.INTER_AREA),
+        at_output(clip["scene"].mask)[::2, ::2].astype(np.uint8),
+        3,
+        cv2.INPAINT_TELEA,
+    )
     smooth = cv2.resize(smooth, OUT, interpolation=cv2.INTER_LINEAR)
     assert laplacian_variance(smooth, mask) / laplacian_variance(truth, mask) < 0.5
 
@@ -90,8 +94,9 @@ def test_fill_comes_from_the_background_only() -> None:
     static = np.zeros((360, 640), bool)
     static[:, 500:] = True
     img[static] = (220, 30, 200)
-    inputs = EngineInputs(prompt="", image=img, static_mask=static,
-                          dynamic_brushes=(DynamicBrush(mask > 0, ((200, 180), (420, 180))),))
+    inputs = EngineInputs(
+        prompt="", image=img, static_mask=static, dynamic_brushes=(DynamicBrush(mask > 0, ((200, 180), (420, 180))),)
+    )
     last = None
     for last in frames(inputs):
         pass
@@ -135,8 +140,10 @@ def test_a_loosely_painted_object_moves_without_its_background(tmp_path_factory:
     sticker = truth.copy()
     sticker[painted] = moved[painted]
     err_sticker = np.abs(sticker.astype(np.float64) - truth.astype(np.float64)).mean(axis=2)
-    print(f"loose mask: band error {err[band].mean():.2f} (rigid sticker {err_sticker[band].mean():.2f}), "
-          f"object {psnr(decoded[-1][inside], moved[inside]):.1f} dB")
+    print(
+        f"loose mask: band error {err[band].mean():.2f} (rigid sticker {err_sticker[band].mean():.2f}), "
+        f"object {psnr(decoded[-1][inside], moved[inside]):.1f} dB"
+    )
     assert err[band].mean() <= 4.0
     assert err_sticker[band].mean() >= 20.0
     assert psnr(decoded[-1][inside], moved[inside]) >= 30.0
@@ -165,7 +172,7 @@ def test_fast_layers_blur_along_their_motion_only() -> None:
     k = 40
     x = 263 + round(float(expected_offsets(np.array([[0.0, 0.0], [-921.0, 0.0]]), 150)[k, 0]))
     frame = clip[k]
-    hx, vy = energy(frame[263:452, x:x + 189])
+    hx, vy = energy(frame[263:452, x : x + 189])
     print(f"motion blur: horizontal detail x{hx / hx0:.2f}, vertical detail x{vy / vy0:.2f}")
     assert hx / hx0 <= 0.7  # smeared along the motion
     assert vy / vy0 >= 0.75 and vy / vy0 >= 1.8 * hx / hx0  # mostly kept across it

@@ -159,9 +159,18 @@ def test_log_says_what_was_understood(tmp_path: Path) -> None:
     assert psnr(decoded[0], documented_resize(IMG, OUT)) >= 38.0
 
 
-@pytest.mark.parametrize("prompt", ["pan left", "the camera pulls back", "orbit left around her",
-                                    "rotate clockwise", "handheld camera shake", "tilt up then pan right",
-                                    "the camera rolls counterclockwise and pans right"])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "pan left",
+        "the camera pulls back",
+        "orbit left around her",
+        "rotate clockwise",
+        "handheld camera shake",
+        "tilt up then pan right",
+        "the camera rolls counterclockwise and pans right",
+    ],
+)
 def test_the_view_never_leaves_the_picture(prompt: str) -> None:
     """No margins: every corner of the last frame shows a point inside the first frame (homography fit)."""
     first, last = first_last(inputs(prompt, cfg_scale=1.0))

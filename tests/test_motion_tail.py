@@ -50,8 +50,9 @@ def documented_ease(u: float, ramp: float = 0.25) -> float:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     img = data.astronaut()
-    tail = cv2.warpAffine(img, camera_affine(1.0, 512), (512, 512), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REFLECT_101)
+    tail = cv2.warpAffine(
+        img, camera_affine(1.0, 512), (512, 512), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
+    )
     inputs = EngineInputs(prompt="the camera moves closer", image=img, tail_image=tail)
     raw = list(frames(inputs))
     path = tmp_path_factory.mktemp("tail") / "tail.mp4"
@@ -82,15 +83,17 @@ def true_move_matrix(t: float) -> np.ndarray:
     scale = OUT[0] / 512
     zoom = (1 - t) + t * ZOOM
     c = (OUT[0] - 1) / 2.0
-    return np.array([[zoom, 0.0, c - zoom * c + t * SHIFT[0] * scale],
-                     [0.0, zoom, c - zoom * c + t * SHIFT[1] * scale]])
+    return np.array(
+        [[zoom, 0.0, c - zoom * c + t * SHIFT[0] * scale], [0.0, zoom, c - zoom * c + t * SHIFT[1] * scale]]
+    )
 
 
 def test_middle_frame_is_the_scene_half_way(clip: dict) -> None:
     """Against the true in-between view (the camera move at time t), flow beats a cross-fade."""
     t = documented_ease(MID / (N - 1))
-    truth = cv2.warpAffine(clip["first"], true_move_matrix(t), OUT, flags=cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT_101)
+    truth = cv2.warpAffine(
+        clip["first"], true_move_matrix(t), OUT, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
+    )
     crossfade = cv2.addWeighted(clip["first"], 1 - t, clip["last"], t, 0.0)
     inner = (slice(40, -40), slice(40, -40))  # away from the reflected borders
     assert psnr(clip["raw"][MID][inner], truth[inner]) >= psnr(crossfade[inner], truth[inner]) + 4.0
@@ -100,8 +103,10 @@ def test_no_luma_jitter(clip: dict) -> None:
     assert luma_jitter(clip["raw"]) < 0.1
     assert luma_jitter(clip["decoded"]) < 0.1
     # The measure sees a real flicker: ±2 % brightness on alternate frames fails it by far.
-    flicker = [np.clip(f.astype(np.float32) * (1.02 if i % 2 else 0.98), 0, 255).astype(np.uint8)
-               for i, f in enumerate(clip["decoded"])]
+    flicker = [
+        np.clip(f.astype(np.float32) * (1.02 if i % 2 else 0.98), 0, 255).astype(np.uint8)
+        for i, f in enumerate(clip["decoded"])
+    ]
     assert luma_jitter(flicker) > 1.0
 
 
@@ -189,7 +194,7 @@ def test_tail_of_another_aspect_ratio_is_cropped_not_stretched() -> None:
     for last in frames(EngineInputs(prompt="", image=img, tail_image=wide), log=logs.append):
         pass
     x0 = (640 - 427) // 2
-    expected = documented_resize(np.ascontiguousarray(wide[:, x0:x0 + 427]), OUT)
+    expected = documented_resize(np.ascontiguousarray(wide[:, x0 : x0 + 427]), OUT)
     assert last is not None and psnr(last, expected) >= 45.0
     stretched = documented_resize(wide, OUT)
     assert psnr(last, stretched) < 25.0

@@ -55,8 +55,15 @@ def test_intensity_words_scale_moves_and_effects() -> None:
 
 
 def test_negation_and_stillness() -> None:
-    for prompt in ("the camera doesn't move", "the camera does not move at all", "no camera movement", "no movement",
-                   "static camera, leaves rustle", "locked-off shot", "the camera stays completely still"):
+    for prompt in (
+        "the camera doesn't move",
+        "the camera does not move at all",
+        "no camera movement",
+        "no movement",
+        "static camera, leaves rustle",
+        "locked-off shot",
+        "the camera stays completely still",
+    ):
         told = understand(prompt, DEFAULT_NEGATIVE, 0.5)
         assert told.still and not told.default_move and told.phases == (), prompt
     told = understand("no zoom, light rain", DEFAULT_NEGATIVE, 0.5)
@@ -100,8 +107,12 @@ def test_word_sense(prompt: str, expected: list[str]) -> None:
 
 
 def test_what_cannot_be_drawn_is_said_plainly() -> None:
-    for prompt in ("a person waving", "a flower blooming", "smoke rises from the chimney",
-                   "Snowflakes fall as a car moves forward along the road."):
+    for prompt in (
+        "a person waving",
+        "a flower blooming",
+        "smoke rises from the chimney",
+        "Snowflakes fall as a car moves forward along the road.",
+    ):
         told = understand(prompt, DEFAULT_NEGATIVE, 0.5)
         assert told.unsupported, prompt
         lines = told.limits()
@@ -124,8 +135,9 @@ def test_what_cannot_be_drawn_is_said_plainly() -> None:
         ("pan left", "motion blur", [["pan-left"]], False),
     ],
 )
-def test_negative_prompt_suppresses_families(prompt: str, negative: str, families: list[list[str]],
-                                             still: bool) -> None:
+def test_negative_prompt_suppresses_families(
+    prompt: str, negative: str, families: list[list[str]], still: bool
+) -> None:
     told = understand(prompt, negative, 0.5)
     assert [[m.family for m in p] for p in told.phases] == families
     assert told.still == still

@@ -35,8 +35,14 @@ def ours() -> dict:
     return build_openapi("http://127.0.0.1:8000")
 
 
-NAMES = ["KlingVideoV1StandardImageToVideoInput", "KlingVideoV1StandardImageToVideoOutput", "DynamicMask", "File",
-         "Trajectory", "QueueStatus"]
+NAMES = [
+    "KlingVideoV1StandardImageToVideoInput",
+    "KlingVideoV1StandardImageToVideoOutput",
+    "DynamicMask",
+    "File",
+    "Trajectory",
+    "QueueStatus",
+]
 #: Properties kinema lists that fal's document does not, though fal's queue sends them too.
 DOCUMENTED_EXTRAS = {"QueueStatus": {"error", "error_type"}}
 #: Properties whose fal description is wrong about what is sent.
@@ -106,8 +112,14 @@ def _conforms(doc: dict, schema: dict, value: Any) -> None:
         assert schema.get("nullable"), ("null where the schema does not allow it", schema)
         return
     kind = schema.get("type")
-    expected = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-                "boolean": bool}.get(kind)
+    expected = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+    }.get(kind)
     if expected is not None:
         assert isinstance(value, expected), (value, schema)
     if "enum" in schema:
@@ -151,9 +163,15 @@ def test_running_server_does_what_its_document_says(tmp_path, photo_uri):
         for name, schema in mask.items():
             entry = {"mask_url": photo_uri, "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}
             omitted = {k: v for k, v in entry.items() if k != name}
-            got = [httpx.post(base + ENDPOINT, headers=server.headers, timeout=30,
-                              json={"prompt": "x", "image_url": photo_uri, "dynamic_masks": [m]})
-                   for m in ({**entry, name: None}, omitted)]
+            got = [
+                httpx.post(
+                    base + ENDPOINT,
+                    headers=server.headers,
+                    timeout=30,
+                    json={"prompt": "x", "image_url": photo_uri, "dynamic_masks": [m]},
+                )
+                for m in ({**entry, name: None}, omitted)
+            ]
             assert all(r.status_code == 422 for r in got), name
             null_errors = got[0].json()["detail"]
             if schema.get("nullable"):
@@ -167,12 +185,14 @@ def test_running_server_does_what_its_document_says(tmp_path, photo_uri):
             _conforms(doc, _response_schema(doc, cancel_path, "put", 202), r.json())
 
         # A job's status (with logs), result and cancel bodies follow the document.
-        sub = httpx.post(base + ENDPOINT, json={"prompt": "a wave", "image_url": photo_uri},
-                         headers=server.headers).json()
+        sub = httpx.post(
+            base + ENDPOINT, json={"prompt": "a wave", "image_url": photo_uri}, headers=server.headers
+        ).json()
         status_path = f"{ALIAS}/requests/{{request_id}}/status"
         early = httpx.get(sub["response_url"], headers=server.headers)
-        _conforms(doc, _response_schema(doc, f"{ALIAS}/requests/{{request_id}}", "get", early.status_code),
-                  early.json())
+        _conforms(
+            doc, _response_schema(doc, f"{ALIAS}/requests/{{request_id}}", "get", early.status_code), early.json()
+        )
         deadline = time.monotonic() + 90
         codes = set()
         while True:
@@ -185,15 +205,17 @@ def test_running_server_does_what_its_document_says(tmp_path, photo_uri):
             time.sleep(0.3)
         assert codes == {202, 200}
         logs = r.json()["logs"]
-        assert isinstance(logs, list) and logs and all(set(e) == {"message", "level", "source", "timestamp"}
-                                                       for e in logs)
+        assert (
+            isinstance(logs, list) and logs and all(set(e) == {"message", "level", "source", "timestamp"} for e in logs)
+        )
         no_logs = httpx.get(sub["status_url"], headers=server.headers).json()
         _conforms(doc, _response_schema(doc, status_path, "get", 200), no_logs)
         assert no_logs["logs"] is None
 
         result = httpx.get(sub["response_url"], headers=server.headers)
-        _conforms(doc, _response_schema(doc, f"{ALIAS}/requests/{{request_id}}", "get", result.status_code),
-                  result.json())
+        _conforms(
+            doc, _response_schema(doc, f"{ALIAS}/requests/{{request_id}}", "get", result.status_code), result.json()
+        )
         done = httpx.put(sub["cancel_url"], headers=server.headers)
         assert done.status_code == 400
         _conforms(doc, _response_schema(doc, cancel_path, "put", 400), done.json())

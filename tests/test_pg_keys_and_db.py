@@ -21,8 +21,15 @@ from server import ROOT, start_server, stop_server
 
 def _kinema(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k != "KINEMA_DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "kinema", *args], capture_output=True, text=True, check=False,
-                          cwd=str(ROOT), env={**full, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "kinema", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=str(ROOT),
+        env={**full, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_keys_commands_use_the_database_url_flag_and_env(tmp_path: Path, pg_url: str) -> None:
@@ -90,8 +97,9 @@ def test_bad_or_unreachable_database_urls_are_one_line_errors(tmp_path: Path, pg
     assert bad.returncode == 2 and "postgresql://" in bad.stderr and "Traceback" not in bad.stderr
     down = _kinema("db", "upgrade", "--database-url", "postgresql://postgres@127.0.0.1:1/none")
     assert down.returncode == 2 and "unavailable" in down.stderr and "Traceback" not in down.stderr
-    worker = _kinema("worker", "--database-url", "postgresql://postgres@127.0.0.1:1/none",
-                     "--data-dir", str(tmp_path / "w"))
+    worker = _kinema(
+        "worker", "--database-url", "postgresql://postgres@127.0.0.1:1/none", "--data-dir", str(tmp_path / "w")
+    )
     assert worker.returncode == 2 and "unavailable" in worker.stderr and "Traceback" not in worker.stderr
 
 
@@ -102,8 +110,9 @@ def test_webhook_outbox_delivers_after_a_database_restart(
     env = pg_env(pg_url, tmp_path / "files", KINEMA_WEBHOOK_ALLOW_PRIVATE="1", KINEMA_WEBHOOK_BACKOFF_S="3")
     server = start_server(tmp_path / "s", env=env, key=create_pg_key(pg_url))
     try:
-        rid = submit(server, {"prompt": "hook", "image_url": photo_uri},
-                     params={"fal_webhook": receiver.url}).json()["request_id"]
+        rid = submit(server, {"prompt": "hook", "image_url": photo_uri}, params={"fal_webhook": receiver.url}).json()[
+            "request_id"
+        ]
         wait_status(server, rid, "COMPLETED", timeout=60)
         deadline = time.monotonic() + 20
         while not receiver.received and time.monotonic() < deadline:

@@ -28,6 +28,10 @@ def _on_postgres(postgres_env: str) -> str:
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory: pytest.TempPathFactory, pg_cluster: PgCluster) -> Iterator[Server]:
     url = pg_cluster.create_database()
-    with running_server(tmp_path_factory.mktemp("protocol-slow"), engine="tests/engines/slow.py:render",
-                        env={"KINEMA_DATABASE_URL": url}, key=create_pg_key(url)) as s:
+    with running_server(
+        tmp_path_factory.mktemp("protocol-slow"),
+        engine="tests/engines/slow.py:render",
+        env={"KINEMA_DATABASE_URL": url},
+        key=create_pg_key(url),
+    ) as s:
         yield s

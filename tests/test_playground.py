@@ -19,7 +19,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-
 from playground_kit import (  # noqa: F401 - the browser and page fixtures
     ARTIFACTS,
     PLAY_ENGINE,
@@ -153,9 +152,11 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         rest = to_output(~swept & ~dilate(region_mask(static_stroke, 30), 10))
         static_diff = mean_abs_diff(first, last, static)
         rest_diff = mean_abs_diff(first, last, rest)
-        print(f"dynamic region moved {moved.round(1).tolist()} px, drawn {want.round(1).tolist()} px "
-              f"(miss {miss:.1f} px, match {score:.3f}); static |diff| {static_diff:.2f}, "
-              f"rest |diff| {rest_diff:.2f} over {rest.mean():.0%} of the frame")
+        print(
+            f"dynamic region moved {moved.round(1).tolist()} px, drawn {want.round(1).tolist()} px "
+            f"(miss {miss:.1f} px, match {score:.3f}); static |diff| {static_diff:.2f}, "
+            f"rest |diff| {rest_diff:.2f} over {rest.mean():.0%} of the frame"
+        )
         assert score > 0.8 and miss < 8.0, (moved, want, score)
         assert static_diff < 1.5, static_diff
         assert rest_diff < 2.0 and rest.sum() > 0.3 * OUT * OUT, rest_diff
@@ -211,8 +212,13 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         assert body is not None and json.loads(body.group(1)) == sent
         assert server.url in snippet
         if shutil.which("curl"):  # the curl snippet runs as shown: submit, wait, result
-            run = subprocess.run(["bash", "-c", snippet], env={**os.environ, "FAL_KEY": server.key},
-                                 capture_output=True, text=True, timeout=60)
+            run = subprocess.run(
+                ["bash", "-c", snippet],
+                env={**os.environ, "FAL_KEY": server.key},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert run.returncode == 0, run.stderr
             out = json.loads(run.stdout.strip().splitlines()[-1])
             assert out["video"]["url"].startswith(server.url + "/files/"), out
@@ -234,7 +240,9 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
         assert "done" in row.inner_text().lower()
 
         # 8. Live updates came from the SSE stream, read with fetch and the key (no fallback to polling).
-        streams = [r for r in requests if r.url == f"{server.url}/fal-ai/kling-video/requests/{rid}/status/stream?logs=1"]
+        streams = [
+            r for r in requests if r.url == f"{server.url}/fal-ai/kling-video/requests/{rid}/status/stream?logs=1"
+        ]
         assert len(streams) == 1 and streams[0].headers["authorization"] == f"Key {server.key}"
         assert not [r for r in requests if r.url.endswith(f"/requests/{rid}/status?logs=1")]
 
@@ -250,8 +258,9 @@ def test_paint_trajectory_submit_and_play(tmp_path: Path, page: Any) -> None:
 def test_422s_are_shown_next_to_their_fields(tmp_path: Path, page: Any) -> None:
     image = astronaut(tmp_path)
     # A pixel limit below 512x512: only the worker knows it, so the page cannot refuse the image itself.
-    with running_server(tmp_path, engine="tests/engines/trivial.py:render",
-                        env={"KINEMA_MAX_IMAGE_PIXELS": "100000"}) as server:
+    with running_server(
+        tmp_path, engine="tests/engines/trivial.py:render", env={"KINEMA_MAX_IMAGE_PIXELS": "100000"}
+    ) as server:
         open_playground(page, server, image)
         page.get_by_test_id("prompt").fill("too small")
 
@@ -288,15 +297,17 @@ def test_key_is_asked_for_once(tmp_path: Path, page: Any) -> None:
         page.get_by_test_id("api-key").fill(server.key)
         page.get_by_test_id("api-key").press("Enter")
         assert page.get_by_test_id("key-hint").is_hidden()
-        page.wait_for_function("document.getElementById('history-empty').textContent === 'No requests yet.'",
-                               timeout=10_000)  # the key works: the history loaded
+        page.wait_for_function(
+            "document.getElementById('history-empty').textContent === 'No requests yet.'", timeout=10_000
+        )  # the key works: the history loaded
 
         page.reload()
         page.wait_for_selector("body[data-ready='1']")
         assert page.get_by_test_id("key-hint").is_hidden()  # not asked again
         assert page.get_by_test_id("api-key").input_value() == server.key
-        page.wait_for_function("document.getElementById('history-empty').textContent === 'No requests yet.'",
-                               timeout=10_000)
+        page.wait_for_function(
+            "document.getElementById('history-empty').textContent === 'No requests yet.'", timeout=10_000
+        )
         assert page.evaluate("localStorage.getItem('kinema.apiKey')") == server.key
 
 
@@ -309,8 +320,9 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         page.get_by_test_id("api-key").press("Tab")
         # 1. The image arrives by drag and drop and is uploaded.
         drop_file(page, "[data-testid=dropzone]", image)
-        page.wait_for_function("document.querySelector('[data-testid=image-info]').textContent.includes('uploaded')",
-                               timeout=15_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=image-info]').textContent.includes('uploaded')", timeout=15_000
+        )
         assert "512×512" in page.get_by_test_id("image-info").inner_text()
         cmap = CanvasMap(page, 512, 512)
 
@@ -366,8 +378,11 @@ def test_brush_tools_and_tail_exclusion(tmp_path: Path, page: Any) -> None:
         assert '"static_mask_url"' not in page.get_by_test_id("snippet").inner_text()
         page.get_by_test_id("brush-static").click()
         drag(page, cmap, [(100, 400), (200, 400)])
-        page.wait_for_function(f"document.querySelector('[data-testid=snippet]').textContent"
-                               f".includes('\"static_mask_url\": \"{server.url}/files/')", timeout=10_000)
+        page.wait_for_function(
+            f"document.querySelector('[data-testid=snippet]').textContent"
+            f'.includes(\'"static_mask_url": "{server.url}/files/\')',
+            timeout=10_000,
+        )
         url = re.search(r'"static_mask_url": "([^"]+)"', page.get_by_test_id("snippet").inner_text()).group(1)  # type: ignore[union-attr]
         mask = fetch_mask(url)
         assert mask.shape == (512, 512) and mask[400, 100:201].all() and not mask[100, 150]
@@ -379,12 +394,15 @@ def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
         open_playground(page, server, image)
         page.get_by_test_id("prompt").fill("first")
         page.get_by_test_id("submit").click()
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'running'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'running'", timeout=30_000
+        )
         # Progress and logs arrive while it renders.
-        page.wait_for_function("document.querySelector('[data-testid=progress]').value > 0"
-                               " && document.querySelector('[data-testid=logs]').textContent.includes('slow engine at')",
-                               timeout=15_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=progress]').value > 0"
+            " && document.querySelector('[data-testid=logs]').textContent.includes('slow engine at')",
+            timeout=15_000,
+        )
         # A second request waits behind the running one: the page follows it and shows its queue position.
         page.get_by_test_id("prompt").fill("second")
         page.get_by_test_id("submit").click()
@@ -392,8 +410,9 @@ def test_queue_position_and_cancel(tmp_path: Path, page: Any) -> None:
         assert page.get_by_test_id("job-status").inner_text().strip().lower() == "queued"
         assert "next in queue" in page.get_by_test_id("queue-position").inner_text().lower()
         page.get_by_test_id("cancel").click()
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'cancelled'",
-                               timeout=15_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'cancelled'", timeout=15_000
+        )
         assert "cancelled" in page.get_by_test_id("status").inner_text().lower()
         assert page.get_by_test_id("cancel").is_hidden()
         listed = httpx.get(server.url + "/requests", headers=server.headers).json()["requests"]

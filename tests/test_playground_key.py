@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from playground_kit import (  # noqa: F401 - the browser and page fixtures
     SUBMIT_PATH,
     browser_fixture,
@@ -40,8 +39,14 @@ def test_wrong_key_is_rejected_and_the_upload_retried_once_fixed(tmp_path: Path,
     image = textured(tmp_path)
     with running_server(tmp_path, engine="tests/engines/trivial.py:render") as server:
         uploads: list[tuple[str, int]] = []
-        page.on("response", lambda r: uploads.append((r.request.headers.get("authorization", ""), r.status))
-                if r.url.endswith("/files/upload") else None)
+        page.on(
+            "response",
+            lambda r: (
+                uploads.append((r.request.headers.get("authorization", ""), r.status))
+                if r.url.endswith("/files/upload")
+                else None
+            ),
+        )
         page.add_init_script(RECORD_KEY_STATES)
         page.goto(server.url + "/")
         page.wait_for_selector("body[data-ready='1']")
@@ -84,8 +89,9 @@ def test_wrong_key_is_rejected_and_the_upload_retried_once_fixed(tmp_path: Path,
         with page.expect_response(lambda r: r.url == server.url + SUBMIT_PATH) as submitted:
             page.get_by_test_id("submit").click()
         assert submitted.value.status == 200
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'done'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'done'", timeout=30_000
+        )
 
         # 6. The field never showed a good state while the wrong key was in it.
         states = page.evaluate("window.__keyStates")

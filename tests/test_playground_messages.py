@@ -11,9 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-
-from kinema.errors import InputError
-from kinema.media.images import check_input_image
 from playground_kit import (  # noqa: F401 - the browser and page fixtures
     SUBMIT_PATH,
     CanvasMap,
@@ -27,6 +24,9 @@ from playground_kit import (  # noqa: F401 - the browser and page fixtures
     wait_uploaded,
 )
 from server import running_server
+
+from kinema.errors import InputError
+from kinema.media.images import check_input_image
 
 pytestmark = [skip_without_chromium, pytest.mark.timeout(150)]
 
@@ -81,8 +81,10 @@ def test_hints_disappear_when_fixed_and_image_change_asks(tmp_path: Path, page: 
         assert status(page) == ""
 
         # 4. Changing the image with painted brushes asks first; declining keeps image and brushes.
-        other = save_png(np.asarray(Image.open(textured(tmp_path)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
-                         tmp_path / "other.png")
+        other = save_png(
+            np.asarray(Image.open(textured(tmp_path)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+            tmp_path / "other.png",
+        )
         asked: list[str] = []
         page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
         page.get_by_test_id("image-input").set_input_files(str(other))
@@ -108,8 +110,9 @@ def test_older_job_never_overwrites_a_newer_error(tmp_path: Path, page: Any) -> 
         open_playground(page, server, textured(tmp_path))
         page.get_by_test_id("prompt").fill("first")
         page.get_by_test_id("submit").click()
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'running'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'running'", timeout=30_000
+        )
         # A newer submission is refused by the server while the first job still renders.
         page.get_by_test_id("seed").fill("2.5")
         page.get_by_test_id("submit").click()
@@ -117,8 +120,9 @@ def test_older_job_never_overwrites_a_newer_error(tmp_path: Path, page: Any) -> 
         refused = status(page)
         assert "422" in refused
         # The first job finishes: its panel says so, but the newer error stays in the status line and field.
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'done'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'done'", timeout=30_000
+        )
         page.wait_for_timeout(500)  # the result fetch and history refresh that follow completion
         assert status(page) == refused
         assert page.get_by_test_id("error-seed").is_visible()
@@ -127,8 +131,9 @@ def test_older_job_never_overwrites_a_newer_error(tmp_path: Path, page: Any) -> 
 def test_page_checks_in_the_servers_words_and_one_job_per_click(tmp_path: Path, page: Any) -> None:
     small = save_png(np.full((200, 240, 3), 90, np.uint8), tmp_path / "small.png")
     wide = save_png(np.full((320, 1000, 3), 90, np.uint8), tmp_path / "wide.png")
-    with running_server(tmp_path, engine="tests/engines/trivial.py:render",
-                        env={"KINEMA_MAX_IMAGE_PIXELS": "200000"}) as server:
+    with running_server(
+        tmp_path, engine="tests/engines/trivial.py:render", env={"KINEMA_MAX_IMAGE_PIXELS": "200000"}
+    ) as server:
         posts: list[Any] = []
         page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
         page.goto(server.url + "/")
@@ -168,8 +173,9 @@ def test_page_checks_in_the_servers_words_and_one_job_per_click(tmp_path: Path, 
             return off;
         }""")
         assert disabled is True
-        page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'failed'",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=job-status]').textContent === 'failed'", timeout=30_000
+        )
         assert len([r for r in posts if r.url == server.url + SUBMIT_PATH]) == 1
         assert page.get_by_test_id("submit").is_enabled()
 

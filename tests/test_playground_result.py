@@ -5,11 +5,11 @@ at 1440x900 once it is ready (point 9)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from playground_kit import (  # noqa: F401 - the browser fixture
     SUBMIT_PATH,
     CanvasMap,
@@ -84,8 +84,11 @@ def test_ids_copy_reuse_and_video_in_view(tmp_path: Path, big_page: Any) -> None
         sent = json.loads(answer.value.request.post_data)
 
         # 3. Once ready, the video is in view at 1440x900 without the user scrolling.
-        page.wait_for_function("(() => { const v = document.querySelector('[data-testid=video]');"
-                               " return v && v.src && v.readyState >= 2; })()", timeout=60_000)
+        page.wait_for_function(
+            "(() => { const v = document.querySelector('[data-testid=video]');"
+            " return v && v.src && v.readyState >= 2; })()",
+            timeout=60_000,
+        )
         box = page.get_by_test_id("video").bounding_box()
         assert box is not None and box["height"] > 200
         assert 0 <= box["y"] and box["y"] + box["height"] <= 900, box
@@ -116,7 +119,9 @@ def test_ids_copy_reuse_and_video_in_view(tmp_path: Path, big_page: Any) -> None
         row.wait_for()
         row.get_by_test_id("history-reuse").click()
         wait_uploaded(page)
-        page.wait_for_function("document.querySelector('[data-testid=status]').textContent.includes('back in the form')")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=status]').textContent.includes('back in the form')"
+        )
         assert page.get_by_test_id("prompt").input_value() == "reuse me"
         assert page.get_by_test_id("seed").input_value() == "42"
         assert page.get_by_test_id("duration-10").is_checked()
@@ -130,5 +135,6 @@ def test_ids_copy_reuse_and_video_in_view(tmp_path: Path, big_page: Any) -> None
         for key in ("prompt", "seed", "duration", "negative_prompt", "cfg_scale"):
             assert resent[key] == sent[key], key
         assert (fetch_mask(resent["static_mask_url"]) == fetch_mask(sent["static_mask_url"])).all()
-        assert (fetch_mask(resent["dynamic_masks"][0]["mask_url"])
-                == fetch_mask(sent["dynamic_masks"][0]["mask_url"])).all()
+        assert (
+            fetch_mask(resent["dynamic_masks"][0]["mask_url"]) == fetch_mask(sent["dynamic_masks"][0]["mask_url"])
+        ).all()

@@ -3,11 +3,11 @@ only adds, selecting is its own control, Clear drops empty brushes and leaves tr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from playground_kit import (  # noqa: F401 - the browser fixture
     CanvasMap,
     browser_fixture,
@@ -51,7 +51,9 @@ def test_undo_redo_and_shortcuts(ready: Any) -> None:
     shown = page.get_by_test_id("shortcuts").inner_text()
     for key in ["S", "N", "T", "Esc", "E", "[", "]", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y"]:
         assert key in shown, key
-    assert "Redo" in page.get_by_test_id("redo").get_attribute("title") and "Ctrl+Y" in page.get_by_test_id("redo").get_attribute("title")
+    assert "Redo" in page.get_by_test_id("redo").get_attribute("title") and "Ctrl+Y" in page.get_by_test_id(
+        "redo"
+    ).get_attribute("title")
     assert page.get_by_test_id("trajectory").locator("kbd").inner_text() == "T"
 
     # 2. Paint, undo with Ctrl+Z, redo with Ctrl+Shift+Z, undo again, redo with Ctrl+Y.

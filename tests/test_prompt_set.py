@@ -69,8 +69,7 @@ def test_issue_phrases_are_in_the_set_with_the_right_labels() -> None:
 
 def test_precision_and_recall_per_family_at_least_0_9() -> None:
     scores = prompt_set.score(prompt_set.load())
-    low = [(s.label, round(s.precision, 3), round(s.recall, 3)) for s in scores
-           if s.precision < 0.9 or s.recall < 0.9]
+    low = [(s.label, round(s.precision, 3), round(s.recall, 3)) for s in scores if s.precision < 0.9 or s.recall < 0.9]
     assert not low, low
 
 
@@ -138,11 +137,13 @@ def _zoom(lo: float, hi: float) -> Check:
     def check(clip: np.ndarray, logs: list[str]) -> None:
         s, _, _, _, _, _ = similarity(clip[0], clip[-1])
         assert lo < s < hi, s
+
     return check
 
 
 def _translation(axis: int, sign: int, min_px: float) -> Check:
     """Content moves along ``axis`` (0: x, 1: y) by ``sign`` * at least ``min_px``; mid-clip it is pure translation."""
+
     def check(clip: np.ndarray, logs: list[str]) -> None:
         _, _, dx, dy, _, _ = similarity(clip[0], clip[-1])
         along, across = (dx, dy) if axis == 0 else (dy, dx)
@@ -152,16 +153,19 @@ def _translation(axis: int, sign: int, min_px: float) -> Check:
         along2 = dx2 if axis == 0 else dy2
         zoom_px = abs(s2 - 1) * max(SIZE) / 2  # how far the zoom moves the frame's edge
         assert sign * along2 > 3.0 and abs(along2) > 8 * zoom_px, (along2, s2)
+
     return check
 
 
 def _orbit(sign: int) -> Check:
     """The side the camera circles towards grows, the other shrinks; verticals stay vertical."""
+
     def check(clip: np.ndarray, logs: list[str]) -> None:
         left, right, lean = edge_heights(clip[0], clip[-1])
         ratio = right / left
-        assert (ratio > 1.04 if sign > 0 else ratio < 1 / 1.04), ratio
+        assert ratio > 1.04 if sign > 0 else ratio < 1 / 1.04, ratio
         assert lean < 1.0, lean
+
     return check
 
 
@@ -175,6 +179,7 @@ def _both(*checks: Check) -> Check:
     def check(clip: np.ndarray, logs: list[str]) -> None:
         for c in checks:
             c(clip, logs)
+
     return check
 
 
@@ -182,6 +187,7 @@ def _roll(sign: int) -> Check:
     def check(clip: np.ndarray, logs: list[str]) -> None:
         _, angle, dx, dy, _, _ = similarity(clip[0], clip[-1])
         assert sign * angle > 1.0 and abs(dx) < 3 and abs(dy) < 3, (angle, dx, dy)
+
     return check
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-
 from conftest import data_uri, png_bytes
 from queueclient import ENDPOINT, OWNER_ALIAS, cancel, result, status, submit, wait_status
 from receiver import Receiver
@@ -71,8 +70,12 @@ def key_headers(server: Server) -> dict[str, str]:
 
 
 def new_key(server: Server) -> str:
-    out = subprocess.run([sys.executable, "-m", "kinema", "keys", "create", "--data-dir", str(server.data_dir)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "kinema", "keys", "create", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -105,8 +108,12 @@ def test_revoked_key_is_refused_by_a_running_server(fast):
     key = new_key(fast)
     h = {"Authorization": f"Key {key}"}
     assert httpx.get(f"{fast.url}/requests", headers=h).status_code == 200
-    subprocess.run([sys.executable, "-m", "kinema", "keys", "revoke", "--data-dir", str(fast.data_dir),
-                    key.split(":")[0]], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "kinema", "keys", "revoke", "--data-dir", str(fast.data_dir), key.split(":")[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     fal_error(httpx.get(f"{fast.url}/requests", headers=h), 401, "unauthorized")
 
 
@@ -123,9 +130,11 @@ def test_unknown_request_is_404_on_every_route_form(fast):
 
 def test_wrong_method_is_a_json_405(fast):
     h = key_headers(fast)
-    for method, path, allowed in [("GET", f"/{ENDPOINT}", "POST"),
-                                  ("POST", f"/{OWNER_ALIAS}/requests/x/status", "GET"),
-                                  ("GET", f"/{OWNER_ALIAS}/requests/x/cancel", "PUT")]:
+    for method, path, allowed in [
+        ("GET", f"/{ENDPOINT}", "POST"),
+        ("POST", f"/{OWNER_ALIAS}/requests/x/status", "GET"),
+        ("GET", f"/{OWNER_ALIAS}/requests/x/cancel", "PUT"),
+    ]:
         r = httpx.request(method, fast.url + path, headers=h)
         fal_error(r, 405, "method_not_allowed")
         assert allowed in r.headers["allow"]
@@ -147,21 +156,32 @@ def _mask(uri: str, points: int) -> dict[str, Any]:
         ({"duration": 5}, ["body", "duration"]),
         ({"duration": "15"}, ["body", "duration"]),
         ({"image_url": None}, ["body", "image_url"]),
-        ({"dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1, "y": 1}] * 78}]},
-         ["body", "dynamic_masks", 0, "trajectories"]),
+        (
+            {"dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1, "y": 1}] * 78}]},
+            ["body", "dynamic_masks", 0, "trajectories"],
+        ),
         ({"dynamic_masks": [{"mask_url": "MASK", "trajectories": []}]}, ["body", "dynamic_masks", 0, "trajectories"]),
         ({"dynamic_masks": [{"mask_url": "MASK"}]}, ["body", "dynamic_masks", 0, "trajectories"]),
         ({"dynamic_masks": [{"trajectories": [{"x": 1, "y": 1}] * 2}]}, ["body", "dynamic_masks", 0, "mask_url"]),
-        ({"dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1}, {"x": 2, "y": 2}]}]},
-         ["body", "dynamic_masks", 0, "trajectories", 0, "y"]),
-        ({"tail_image_url": "IMAGE", "dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1, "y": 1}] * 2}]},
-         ["body", "tail_image_url"]),
+        (
+            {"dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1}, {"x": 2, "y": 2}]}]},
+            ["body", "dynamic_masks", 0, "trajectories", 0, "y"],
+        ),
+        (
+            {
+                "tail_image_url": "IMAGE",
+                "dynamic_masks": [{"mask_url": "MASK", "trajectories": [{"x": 1, "y": 1}] * 2}],
+            },
+            ["body", "tail_image_url"],
+        ),
     ],
 )
 def test_kling_limits_refused_at_submit(fast, photo_uri, mask_uri, patch, loc):
     swap = {"IMAGE": photo_uri, "MASK": mask_uri}
-    payload = json.loads(json.dumps({"prompt": "x", "image_url": photo_uri, **patch}), object_hook=lambda d: {
-        k: swap.get(v, v) if isinstance(v, str) else v for k, v in d.items()})
+    payload = json.loads(
+        json.dumps({"prompt": "x", "image_url": photo_uri, **patch}),
+        object_hook=lambda d: {k: swap.get(v, v) if isinstance(v, str) else v for k, v in d.items()},
+    )
     payload = {k: v for k, v in payload.items() if v is not None}
     before = len(httpx.get(f"{fast.url}/requests", headers=key_headers(fast)).json()["requests"])
     body = fal_json(submit(fast, payload), 422)
@@ -193,8 +213,13 @@ def test_kling_limits_accepted_at_their_edges(fast, photo_uri, mask_uri):
 
 
 def test_optional_fal_request_headers_are_accepted(fast, photo_uri):
-    headers = {"X-Fal-Store-IO": "0", "x-fal-no-retry": "1", "X-Fal-Runner-Hint": "any-runner",
-               "X-Fal-Queue-Priority": "normal", "X-Fal-Request-Timeout": "30"}
+    headers = {
+        "X-Fal-Store-IO": "0",
+        "x-fal-no-retry": "1",
+        "X-Fal-Runner-Hint": "any-runner",
+        "X-Fal-Queue-Priority": "normal",
+        "X-Fal-Request-Timeout": "30",
+    }
     rid = fal_json(submit(fast, {"prompt": "x", "image_url": photo_uri}, headers=headers), 200)["request_id"]
     wait_status(fast, rid, "COMPLETED")
     fal_json(result(fast, rid), 200)
@@ -202,8 +227,9 @@ def test_optional_fal_request_headers_are_accepted(fast, photo_uri):
 
 def test_sync_run_failure_answers_like_the_result(fast):
     small = data_uri(png_bytes(np.zeros((200, 200, 3), np.uint8)))  # passes the schema, fails in the worker
-    r = httpx.post(f"{fast.url}/run/{ENDPOINT}/", json={"prompt": "x", "image_url": small}, headers=key_headers(fast),
-                   timeout=60)
+    r = httpx.post(
+        f"{fast.url}/run/{ENDPOINT}/", json={"prompt": "x", "image_url": small}, headers=key_headers(fast), timeout=60
+    )
     detail = fal_json(r, 422)["detail"]
     assert [d["loc"] for d in detail] == [["body", "image_url"]]
     rid = r.headers["x-fal-request-id"]
@@ -219,8 +245,9 @@ def test_failed_request_webhook_carries_the_error_body(fast):
     assert any(d["loc"] == ["query", "fal_webhook"] for d in fal_json(bad, 422)["detail"])
     receiver = Receiver()
     try:
-        rid = fal_json(submit(fast, {"prompt": "x", "image_url": small}, params={"fal_webhook": receiver.url}),
-                       200)["request_id"]
+        rid = fal_json(submit(fast, {"prompt": "x", "image_url": small}, params={"fal_webhook": receiver.url}), 200)[
+            "request_id"
+        ]
         wait_status(fast, rid, "COMPLETED")
         deadline = time.monotonic() + 10
         while not receiver.received and time.monotonic() < deadline:
@@ -250,10 +277,12 @@ def _sse(url: str, headers: dict[str, str], params: dict[str, str], timeout: flo
 def test_stream_of_a_finished_request_is_one_event_then_closes(fast, photo_uri):
     rid = submit(fast, {"prompt": "x", "image_url": photo_uri}).json()["request_id"]
     full = wait_status(fast, rid, "COMPLETED")
-    for url, flag, logs in [(f"{fast.url}/{OWNER_ALIAS}/requests/{rid}/status/stream/", "true", full["logs"]),
-                            (f"{fast.url}/{ENDPOINT}/requests/{rid}/status/stream", "0", None)]:
+    for url, flag, logs in [
+        (f"{fast.url}/{OWNER_ALIAS}/requests/{rid}/status/stream/", "true", full["logs"]),
+        (f"{fast.url}/{ENDPOINT}/requests/{rid}/status/stream", "0", None),
+    ]:
         lines = _sse(url, key_headers(fast), {"logs": flag})
-        events = [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
+        events = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
         assert len(events) == 1 and events[0]["status"] == "COMPLETED"
         assert events[0]["logs"] == logs
         assert events[0]["metrics"]["inference_time"] > 0
@@ -292,8 +321,10 @@ def test_waiting_requests_wire_shape(slow, photo_uri):
             assert dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).tzinfo is not None
 
         # 2. IN_QUEUE: 202 with queue_position, same answer under the full path.
-        for url in (f"{slow.url}/{OWNER_ALIAS}/requests/{b['request_id']}/status",
-                    f"{slow.url}/{ENDPOINT}/requests/{b['request_id']}/status/"):
+        for url in (
+            f"{slow.url}/{OWNER_ALIAS}/requests/{b['request_id']}/status",
+            f"{slow.url}/{ENDPOINT}/requests/{b['request_id']}/status/",
+        ):
             st = fal_json(httpx.get(url, headers=key_headers(slow)), 202)
             assert st["status"] == "IN_QUEUE" and st["queue_position"] == 0
             assert st["response_url"] == b["response_url"]
@@ -389,7 +420,7 @@ def test_stream_pings_at_least_every_15_s_whatever_happens(slow, photo_uri):
         texts = [line for _, line in reader.lines]
         assert all(line == "" or line.startswith("data: ") or line == ": ping" for line in texts)
         assert all(texts[i + 1] == "" for i, line in enumerate(texts) if line)
-        events = [json.loads(line[len("data: "):]) for line in texts if line.startswith("data: ")]
+        events = [json.loads(line[len("data: ") :]) for line in texts if line.startswith("data: ")]
         assert events[-1]["status"] == "COMPLETED" and events[-1]["error_type"] == "request_cancelled"
         assert all(e["status"] != "COMPLETED" for e in events[:-1])
     q_events = [json.loads(line[6:]) for _, line in queued.lines if line.startswith("data: ")]

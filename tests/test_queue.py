@@ -8,7 +8,6 @@ import sys
 import av
 import httpx
 import pytest
-
 from conftest import data_uri, png_bytes
 from queueclient import ENDPOINT, OWNER_ALIAS, cancel, result, status, submit, wait_status
 from server import running_server
@@ -96,8 +95,12 @@ def test_auth_required_and_keys_isolated(server, photo_uri):
     assert submit(server, payload, key=bad).status_code == 401
 
     rid = submit(server, payload).json()["request_id"]
-    out = subprocess.run([sys.executable, "-m", "kinema", "keys", "create", "--data-dir", str(server.data_dir)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "kinema", "keys", "create", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     other = out.stdout.strip().splitlines()[-1]
     assert status(server, rid, key=other).status_code == 404
     assert result(server, rid, key=other).status_code == 404
@@ -116,12 +119,23 @@ def test_auth_required_and_keys_isolated(server, photo_uri):
         ({"cfg_scale": 1.5}, ["body", "cfg_scale"]),
         ({"duration": "7"}, ["body", "duration"]),
         ({"image_url": "ftp://example.com/a.png"}, ["body", "image_url"]),
-        ({"dynamic_masks": [{"mask_url": "https://example.com/m.png", "trajectories": [{"x": 1, "y": 1}]}] },
-         ["body", "dynamic_masks", 0, "trajectories"]),
-        ({"dynamic_masks": [{"mask_url": "https://example.com/m.png",
-                             "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}] * 7}, ["body", "dynamic_masks"]),
-        ({"tail_image_url": "https://example.com/t.png", "static_mask_url": "https://example.com/s.png"},
-         ["body", "tail_image_url"]),
+        (
+            {"dynamic_masks": [{"mask_url": "https://example.com/m.png", "trajectories": [{"x": 1, "y": 1}]}]},
+            ["body", "dynamic_masks", 0, "trajectories"],
+        ),
+        (
+            {
+                "dynamic_masks": [
+                    {"mask_url": "https://example.com/m.png", "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}
+                ]
+                * 7
+            },
+            ["body", "dynamic_masks"],
+        ),
+        (
+            {"tail_image_url": "https://example.com/t.png", "static_mask_url": "https://example.com/s.png"},
+            ["body", "tail_image_url"],
+        ),
     ],
 )
 def test_submit_refuses_bad_json_with_422(server, photo_uri, patch, loc):
@@ -155,7 +169,9 @@ def test_file_problems_complete_the_request_with_422(server):
 
 def test_loopback_input_url_is_refused(server, photo_uri):
     # The server's own /health is on loopback: fetching it as an input must be refused (SSRF).
-    rid = submit(server, {"prompt": "x", "image_url": f"{server.url.replace('localhost', '127.0.0.1')}/health"}).json()["request_id"]
+    rid = submit(server, {"prompt": "x", "image_url": f"{server.url.replace('localhost', '127.0.0.1')}/health"}).json()[
+        "request_id"
+    ]
     wait_status(server, rid, "COMPLETED")
     res = result(server, rid)
     assert res.status_code == 422
@@ -165,8 +181,11 @@ def test_loopback_input_url_is_refused(server, photo_uri):
 
 
 def test_uploaded_file_is_used_from_storage(server, photo_png):
-    up = httpx.post(f"{server.url}/files/upload", content=photo_png,
-                    headers={**server.headers, "Content-Type": "image/png", "X-Fal-File-Name": "astro.png"})
+    up = httpx.post(
+        f"{server.url}/files/upload",
+        content=photo_png,
+        headers={**server.headers, "Content-Type": "image/png", "X-Fal-File-Name": "astro.png"},
+    )
     assert up.status_code == 200, up.text
     f = up.json()
     assert f["content_type"] == "image/png" and f["file_size"] == len(photo_png)
@@ -179,8 +198,9 @@ def test_uploaded_file_is_used_from_storage(server, photo_png):
 
 
 def test_multipart_upload(server, photo_png):
-    up = httpx.post(f"{server.url}/files/upload", files={"file": ("a.png", photo_png, "image/png")},
-                    headers=server.headers)
+    up = httpx.post(
+        f"{server.url}/files/upload", files={"file": ("a.png", photo_png, "image/png")}, headers=server.headers
+    )
     assert up.status_code == 200, up.text
     assert up.json()["file_size"] == len(photo_png)
 
@@ -195,8 +215,9 @@ def test_unknown_ids_and_routes_are_json_404(server):
 
 def test_result_before_completion_is_400(server, photo_uri):
     # Submit several so the last one is still queued when asked.
-    rids = [submit(server, {"prompt": "x", "image_url": photo_uri, "duration": "10"}).json()["request_id"]
-            for _ in range(3)]
+    rids = [
+        submit(server, {"prompt": "x", "image_url": photo_uri, "duration": "10"}).json()["request_id"] for _ in range(3)
+    ]
     r = result(server, rids[-1])
     if r.status_code != 200:  # it may have finished already on a fast machine
         assert r.status_code == 400

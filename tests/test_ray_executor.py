@@ -36,9 +36,16 @@ _namespaces = itertools.count()
 
 
 def _env(ray_cluster: RayCluster, runs: Path, namespace: str, **extra: str) -> dict[str, str]:  # noqa: F811
-    return {"KINEMA_EXECUTOR": "ray", "KINEMA_RAY_ADDRESS": ray_cluster.address, "KINEMA_RAY_NAMESPACE": namespace,
-            "KINEMA_RAY_NUM_CPUS": "1", "KINEMA_RAY_NUM_GPUS": "0",
-            "KINEMA_TEST_RUNS": str(runs), "KINEMA_WEBHOOK_ALLOW_PRIVATE": "1", **extra}
+    return {
+        "KINEMA_EXECUTOR": "ray",
+        "KINEMA_RAY_ADDRESS": ray_cluster.address,
+        "KINEMA_RAY_NAMESPACE": namespace,
+        "KINEMA_RAY_NUM_CPUS": "1",
+        "KINEMA_RAY_NUM_GPUS": "0",
+        "KINEMA_TEST_RUNS": str(runs),
+        "KINEMA_WEBHOOK_ALLOW_PRIVATE": "1",
+        **extra,
+    }
 
 
 def _runs(path: Path) -> list[tuple[str, int]]:
@@ -72,16 +79,21 @@ def _ns() -> str:
     return f"kinema-test-{int(time.time())}-{next(_namespaces)}"
 
 
-def test_jobs_run_in_the_actors_with_logs_progress_and_cancel(ray_cluster: RayCluster, tmp_path: Path,  # noqa: F811
-                                                              photo_uri: str) -> None:
+def test_jobs_run_in_the_actors_with_logs_progress_and_cancel(
+    ray_cluster: RayCluster,
+    tmp_path: Path,  # noqa: F811
+    photo_uri: str,
+) -> None:
     runs, ns = tmp_path / "runs.txt", _ns()
     with running_server(tmp_path, engine=ENGINE, workers=2, env=_env(ray_cluster, runs, ns)) as server:
         infos = _actor_infos(ray_cluster, ns, 2)
         actor_pids = {info["pid"] for info in infos}
         assert server.proc.pid not in actor_pids and len(actor_pids) == 2
 
-        rids = {f"job{i}": submit(server, {"prompt": f"job{i}", "image_url": photo_uri}).json()["request_id"]
-                for i in range(6)}
+        rids = {
+            f"job{i}": submit(server, {"prompt": f"job{i}", "image_url": photo_uri}).json()["request_id"]
+            for i in range(6)
+        }
         for rid in rids.values():
             wait_status(server, rid, "COMPLETED", timeout=90)
         # Each ran once, in an actor process (never in the server, which has no engine worker).
@@ -115,8 +127,11 @@ def test_jobs_run_in_the_actors_with_logs_progress_and_cancel(ray_cluster: RayCl
         assert render_steps and max(render_steps) < 150, logs  # stopped mid-run
 
 
-def test_an_actor_killed_mid_job_is_restarted_and_the_job_ends_once(ray_cluster: RayCluster,  # noqa: F811
-                                                                    tmp_path: Path, photo_uri: str) -> None:
+def test_an_actor_killed_mid_job_is_restarted_and_the_job_ends_once(
+    ray_cluster: RayCluster,  # noqa: F811
+    tmp_path: Path,
+    photo_uri: str,
+) -> None:
     import ray
 
     runs, ns = tmp_path / "runs.txt", _ns()
@@ -124,8 +139,9 @@ def test_an_actor_killed_mid_job_is_restarted_and_the_job_ends_once(ray_cluster:
     hook = Receiver()
     with running_server(tmp_path, engine=ENGINE, workers=2, env=env) as server:
         before = {info["worker"]: info for info in _actor_infos(ray_cluster, ns, 2)}
-        rid = submit(server, {"prompt": "slow-victim", "image_url": photo_uri},
-                     params={"fal_webhook": hook.url}).json()["request_id"]
+        rid = submit(
+            server, {"prompt": "slow-victim", "image_url": photo_uri}, params={"fal_webhook": hook.url}
+        ).json()["request_id"]
         _wait_run_started(runs, "slow-victim")
         victim_pid = _runs(runs)[0][1]
         index = next(i for i, info in enumerate(before.values()) if info["pid"] == victim_pid)
@@ -161,8 +177,13 @@ def _server_log(server: Server) -> str:  # for failure messages
     return server.log_text()[-4000:]
 
 
-def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayCluster, s3: MotoS3,  # noqa: F811
-                                                           pg_url: str, tmp_path: Path, photo_uri: str) -> None:
+def test_kinema_ray_runs_the_actors_for_an_api_only_server(
+    ray_cluster: RayCluster,
+    s3: MotoS3,  # noqa: F811
+    pg_url: str,
+    tmp_path: Path,
+    photo_uri: str,
+) -> None:
     """The KubeRay shape on one machine: ``kinema ray`` + ``kinema serve --workers 0`` on PostgreSQL, files in S3
     (the actors claim from PostgreSQL and write the outputs to the bucket)."""
     import ray
@@ -171,21 +192,44 @@ def test_kinema_ray_runs_the_actors_for_an_api_only_server(ray_cluster: RayClust
     data = tmp_path / "kinema-data"
     shared = {**s3.env("kinema-ray", "out"), "KINEMA_DATABASE_URL": pg_url}
     env = {**os.environ, **_env(ray_cluster, runs, ns), **shared, "KINEMA_OUTPUT_SHORT_SIDE": "90"}
-    with running_server(tmp_path, data_dir=data, engine=ENGINE, workers=0, key=create_pg_key(pg_url),
-                        env={"KINEMA_TEST_RUNS": str(runs), **shared}) as server:
+    with running_server(
+        tmp_path,
+        data_dir=data,
+        engine=ENGINE,
+        workers=0,
+        key=create_pg_key(pg_url),
+        env={"KINEMA_TEST_RUNS": str(runs), **shared},
+    ) as server:
         log_path = tmp_path / "kinema-ray.log"
         with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "kinema", "ray", "--actors", "1", "--data-dir", str(data),
-                                     "--engine", str(ROOT / ENGINE.split(":")[0]) + ":load"],
-                                    env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "kinema",
+                    "ray",
+                    "--actors",
+                    "1",
+                    "--data-dir",
+                    str(data),
+                    "--engine",
+                    str(ROOT / ENGINE.split(":")[0]) + ":load",
+                ],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=str(ROOT),
+                start_new_session=True,
+            )
         try:
             deadline = time.monotonic() + 90
             while "actor(s) ready" not in log_path.read_text(errors="replace"):
                 assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
                 time.sleep(0.2)
             actor_pid = ray.get(ray_cluster.actor(ns, 0).info.remote(), timeout=30)["pid"]
-            rids = [submit(server, {"prompt": f"cli{i}", "image_url": photo_uri}).json()["request_id"] for i in range(3)]
+            rids = [
+                submit(server, {"prompt": f"cli{i}", "image_url": photo_uri}).json()["request_id"] for i in range(3)
+            ]
             for rid in rids:
                 wait_status(server, rid, "COMPLETED", timeout=60)
                 assert result(server, rid).status_code == 200

@@ -26,7 +26,7 @@ def bash_blocks(text: str) -> list[str]:
 def section(title: str) -> str:
     start = README.index(f"\n## {title}\n")
     end = README.find("\n## ", start + 1)
-    return README[start:end if end != -1 else None]
+    return README[start : end if end != -1 else None]
 
 
 def test_readme_opens_with_clone_then_the_two_commands() -> None:
@@ -49,13 +49,23 @@ def test_first_command_twice_makes_one_key(tmp_path: Path) -> None:
     (tmp_path / ".venv" / "bin" / "kinema").symlink_to(Path(sys.executable).parent / "kinema")
     rest = " && ".join(steps[2:-1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINEMA_")}
-    outputs = [subprocess.run(["bash", "-euc", rest], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=60, check=True).stdout for _ in range(2)]
+    outputs = [
+        subprocess.run(
+            ["bash", "-euc", rest], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        for _ in range(2)
+    ]
     key_id = outputs[0].strip().splitlines()[-1].split(":")[0]
     assert re.fullmatch(r"[0-9a-f]{16}", key_id), outputs[0]
     assert key_id in outputs[1] and "No key created" in outputs[1]
-    listed = subprocess.run([str(tmp_path / ".venv/bin/kinema"), "keys", "list", "--data-dir", "kinema-data"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [str(tmp_path / ".venv/bin/kinema"), "keys", "list", "--data-dir", "kinema-data"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert [line.split("\t")[0] for line in listed.splitlines()] == [key_id]
 
 
@@ -68,8 +78,15 @@ def test_curl_walkthrough_runs_as_written(tmp_path: Path) -> None:
     Image.fromarray(data.astronaut()).save(tmp_path / "photo.jpg", quality=90)
     with running_server(tmp_path, data_dir=tmp_path / "kinema-data") as server:
         env = {**os.environ, "KINEMA": server.url, "FAL_KEY": server.key}
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0]], cwd=tmp_path, env=env, check=False,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", blocks[0]],
+            cwd=tmp_path,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("saved video.mp4 from " + server.url + "/files/")
     frames = read_frames(tmp_path / "video.mp4")

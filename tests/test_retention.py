@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import httpx
-
 from queueclient import result, status, submit, wait_status
 from server import running_server
 

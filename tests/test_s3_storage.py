@@ -24,8 +24,11 @@ pytest.importorskip("boto3")
 
 def _upload_through_fal_flow(server: Server, data: bytes) -> str:
     """fal's storage flow: initiate → PUT the bytes to upload_url → file_url."""
-    init = httpx.post(server.url + "/storage/upload/initiate", headers=server.headers,
-                      json={"content_type": "image/jpeg", "file_name": "astronaut.jpg"})
+    init = httpx.post(
+        server.url + "/storage/upload/initiate",
+        headers=server.headers,
+        json={"content_type": "image/jpeg", "file_name": "astronaut.jpg"},
+    )
     assert init.status_code == 200, init.text
     put = httpx.put(init.json()["upload_url"], content=data, headers={"Content-Type": "image/jpeg"})
     assert put.status_code == 200, put.text
@@ -52,8 +55,11 @@ def test_uploads_inputs_and_streamed_outputs_live_in_the_bucket(s3: MotoS3, tmp_
     env = s3.env("kinema-stream", "deploy/files")
     with running_server(tmp_path, env=env) as server:
         # 1. POST /files/upload: the object holds the bytes, the download (streamed by kinema) gives them back.
-        up = httpx.post(server.url + "/files/upload", headers={**server.headers, "Content-Type": "image/jpeg",
-                                                                "X-Fal-File-Name": "a.jpg"}, content=image)
+        up = httpx.post(
+            server.url + "/files/upload",
+            headers={**server.headers, "Content-Type": "image/jpeg", "X-Fal-File-Name": "a.jpg"},
+            content=image,
+        )
         assert up.status_code == 200, up.text
         key = _object_of(up.json()["url"], "deploy/files")
         obj = s3.client.get_object(Bucket="kinema-stream", Key=key)
@@ -126,11 +132,19 @@ def test_an_unreachable_store_gives_storage_error_not_a_crash(tmp_path: Path, ph
     from moto_s3 import CREDENTIALS
     from server import free_port
 
-    env = {**CREDENTIALS, "KINEMA_STORAGE_URL": "s3://nowhere/x",
-           "KINEMA_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"}
+    env = {
+        **CREDENTIALS,
+        "KINEMA_STORAGE_URL": "s3://nowhere/x",
+        "KINEMA_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
     with running_server(tmp_path, env=env) as server:
-        up = httpx.post(server.url + "/files/upload", headers={**server.headers, "Content-Type": "image/png"},
-                        content=b"\x89PNG\r\n\x1a\n" + b"0" * 100, timeout=60)
+        up = httpx.post(
+            server.url + "/files/upload",
+            headers={**server.headers, "Content-Type": "image/png"},
+            content=b"\x89PNG\r\n\x1a\n" + b"0" * 100,
+            timeout=60,
+        )
         assert up.status_code == 500 and up.json()["error_type"] == "storage_error", up.text
         rid = submit(server, {"prompt": "nowhere", "image_url": photo_uri}).json()["request_id"]
         wait_status(server, rid, "COMPLETED", timeout=90)
@@ -139,19 +153,28 @@ def test_an_unreachable_store_gives_storage_error_not_a_crash(tmp_path: Path, ph
         assert httpx.get(server.url + "/health").status_code == 200
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"KINEMA_STORAGE_URL": "s3:///prefix"}, "storage URL must be s3://bucket[/prefix]"),
-    ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_DOWNLOADS": "sideways"}, "KINEMA_S3_DOWNLOADS must be one of"),
-    ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_ADDRESSING_STYLE": "x"}, "KINEMA_S3_ADDRESSING_STYLE must be"),
-])
-def test_bad_s3_settings_are_one_line_errors_before_anything_starts(tmp_path: Path, env: dict[str, str],
-                                                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KINEMA_STORAGE_URL": "s3:///prefix"}, "storage URL must be s3://bucket[/prefix]"),
+        ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_DOWNLOADS": "sideways"}, "KINEMA_S3_DOWNLOADS must be one of"),
+        ({"KINEMA_STORAGE_URL": "s3://b/p", "KINEMA_S3_ADDRESSING_STYLE": "x"}, "KINEMA_S3_ADDRESSING_STYLE must be"),
+    ],
+)
+def test_bad_s3_settings_are_one_line_errors_before_anything_starts(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
     import os
     import subprocess
     import sys
 
     data = tmp_path / "data"
-    out = subprocess.run([sys.executable, "-m", "kinema", "serve", "--port", "0", "--data-dir", str(data)],
-                         env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "kinema", "serve", "--port", "0", "--data-dir", str(data)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and out.stderr.startswith("kinema: error: " + message), out.stderr
     assert "Traceback" not in out.stderr and not data.exists()

@@ -114,8 +114,11 @@ def test_two_servers_two_workers_500_jobs_from_20_clients_each_run_once(
                 for i in range(25):
                     server = (a, b)[(c + i) % 2]
                     prompt = f"c{c}-j{i}"
-                    r = http.post(f"{server.url}/fal-ai/kling-video/v1/standard/image-to-video",
-                                  json={"prompt": prompt, "image_url": photo_uri}, headers=server.headers)
+                    r = http.post(
+                        f"{server.url}/fal-ai/kling-video/v1/standard/image-to-video",
+                        json={"prompt": prompt, "image_url": photo_uri},
+                        headers=server.headers,
+                    )
                     assert r.status_code == 200, r.text
                     with lock:
                         submitted[prompt] = r.json()["request_id"]
@@ -192,8 +195,13 @@ def test_any_server_answers_for_any_job_and_a_cancel_reaches_the_other_servers_w
         events: list[dict[str, Any]] = []
 
         def stream() -> None:  # the SSE stream through the server that does NOT run the job
-            with httpx.stream("GET", f"{other.url}/{OWNER_ALIAS}/requests/{rid}/status/stream",
-                              headers=other.headers, params={"logs": "1"}, timeout=60) as r:
+            with httpx.stream(
+                "GET",
+                f"{other.url}/{OWNER_ALIAS}/requests/{rid}/status/stream",
+                headers=other.headers,
+                params={"logs": "1"},
+                timeout=60,
+            ) as r:
                 for line in r.iter_lines():
                     if line.startswith("data:"):
                         events.append(json.loads(line[5:]))
@@ -238,8 +246,11 @@ def test_postgres_restart_mid_load_loses_no_accepted_job(
                     server = (a, b)[(c + i) % 2]
                     prompt = f"c{c}-j{i}"
                     try:
-                        r = http.post(f"{server.url}/fal-ai/kling-video/v1/standard/image-to-video",
-                                      json={"prompt": prompt, "image_url": photo_uri}, headers=server.headers)
+                        r = http.post(
+                            f"{server.url}/fal-ai/kling-video/v1/standard/image-to-video",
+                            json={"prompt": prompt, "image_url": photo_uri},
+                            headers=server.headers,
+                        )
                     except httpx.HTTPError as exc:
                         with lock:
                             refused[type(exc).__name__] += 1
@@ -282,8 +293,9 @@ def test_postgres_restart_mid_load_loses_no_accepted_job(
 def test_two_servers_starting_at_once_migrate_the_schema_once(tmp_path: Path, pg_url: str) -> None:
     key_env = pg_env(pg_url, tmp_path / "files")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(start_server, tmp_path / f"s{i}", env=key_env, key="none:none", workers=0)
-                   for i in range(2)]
+        futures = [
+            pool.submit(start_server, tmp_path / f"s{i}", env=key_env, key="none:none", workers=0) for i in range(2)
+        ]
         servers = [f.result() for f in futures]
     try:
         with psycopg.connect(pg_url) as conn:

@@ -49,12 +49,27 @@ def _old_store(path: Path) -> None:
         conn.execute(
             "INSERT INTO jobs (id, key_id, status, seq, input, base_url, created_at, attempts, result_status,"
             " result_body, error_type, billed_seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rid, "k1", status, seq, json.dumps({"prompt": rid}), "http://h", 1000.0 + seq,
-             1 if status != "IN_QUEUE" else 0, code, body, etype, 5.0 if code == 200 else 0.0))
+            (
+                rid,
+                "k1",
+                status,
+                seq,
+                json.dumps({"prompt": rid}),
+                "http://h",
+                1000.0 + seq,
+                1 if status != "IN_QUEUE" else 0,
+                code,
+                body,
+                etype,
+                5.0 if code == 200 else 0.0,
+            ),
+        )
     conn.execute("INSERT INTO job_logs VALUES ('done', 0, 'hello', 'INFO', 'USER', '2026-01-02T03:04:05.5Z')")
     conn.execute("INSERT INTO usage VALUES ('done', 'k1', 5.0, 0.225, 1001.0)")
-    conn.execute("INSERT INTO webhook_deliveries (request_id, user_id, url, body, next_attempt_at, created_at,"
-                 " updated_at) VALUES ('done', 'k1', 'http://r/', x'7b7d', 0, 0, 0)")
+    conn.execute(
+        "INSERT INTO webhook_deliveries (request_id, user_id, url, body, next_attempt_at, created_at,"
+        " updated_at) VALUES ('done', 'k1', 'http://r/', x'7b7d', 0, 0, 0)"
+    )
     conn.commit()
     conn.close()
 
@@ -125,8 +140,9 @@ def test_a_full_disk_is_store_full_and_changes_nothing(tmp_path: Path) -> None:
     (pages,) = store._w.execute("PRAGMA page_count").fetchone()  # cap the writer connection at its current size
     store._w.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(StoreFull) as info:
-        store.submit(key_id="k", payload={"big": "x" * 100_000}, priority=0, base_url="h", webhook_url=None,
-                     start_deadline=None)
+        store.submit(
+            key_id="k", payload={"big": "x" * 100_000}, priority=0, base_url="h", webhook_url=None, start_deadline=None
+        )
     assert info.value.status_code == 507
     job = store.get(rid)
     assert job is not None and job.state is JobState.RUNNING

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import AsyncIterator, Iterable
 
 import pytest
-
 from conftest import jpeg_bytes
+
 from kinema.media.storage import FileStorage, StoredFile, sanitize_file_name, sniff_content_type
 
 

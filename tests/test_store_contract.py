@@ -70,8 +70,13 @@ def store(store_factory: StoreFactory) -> JobStore:
 
 
 def submit(store: JobStore, key: str = "k1", *, priority: int = 0, **kw: Any) -> str:
-    args: dict[str, Any] = {"payload": {"prompt": "p", "n": 1}, "base_url": "http://h", "webhook_url": None,
-                            "start_deadline": None, **kw}
+    args: dict[str, Any] = {
+        "payload": {"prompt": "p", "n": 1},
+        "base_url": "http://h",
+        "webhook_url": None,
+        "start_deadline": None,
+        **kw,
+    }
     return store.submit(key_id=key, priority=priority, **args).id
 
 
@@ -82,8 +87,12 @@ def ok(seconds: float = 5.0) -> Outcome:
 
 # Submitting and claiming ----------------------------------------------------------------------------------------
 def test_submit_assigns_increasing_seq_and_queues(store: JobStore) -> None:
-    jobs = [store.submit(key_id="k1", payload={"i": i}, priority=0, base_url="http://h", webhook_url=None,
-                         start_deadline=None) for i in range(3)]
+    jobs = [
+        store.submit(
+            key_id="k1", payload={"i": i}, priority=0, base_url="http://h", webhook_url=None, start_deadline=None
+        )
+        for i in range(3)
+    ]
     assert [j.state for j in jobs] == [JobState.QUEUED] * 3
     assert jobs[0].seq < jobs[1].seq < jobs[2].seq
     assert len({j.id for j in jobs}) == 3
@@ -328,5 +337,3 @@ def test_concurrent_claims_from_processes_take_each_job_once(store_factory: Stor
     counts = Counter(rid for part in parts for rid in part)
     assert set(counts) == ids and max(counts.values()) == 1
     assert sum(1 for part in parts if part) >= 1
-
-

@@ -11,8 +11,8 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -106,8 +106,10 @@ def test_certificate_contents(tmp_path: Path) -> None:
     cert.verify_directly_issued_by(ca)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]
-    assert set(san.get_values_for_type(x509.IPAddress)) == {ipaddress.ip_address("127.0.0.1"),
-                                                              ipaddress.ip_address("::1")}
+    assert set(san.get_values_for_type(x509.IPAddress)) == {
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
     for key in (files.key, files.ca_cert.with_name("ca-key.pem")):
@@ -152,8 +154,12 @@ def test_bad_hosts_refused(tmp_path: Path, hosts: object) -> None:
 
 
 def test_cli_prints_env_and_serve_flags(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "kinema", "tls", "--data-dir", str(tmp_path / "data")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "kinema", "tls", "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     tls_dir = (tmp_path / "data" / "tls").resolve()
     assert f"export SSL_CERT_FILE={tls_dir / 'ca.pem'}" in out.splitlines()
     assert f"--tls-cert {tls_dir / 'server.pem'} --tls-key {tls_dir / 'server-key.pem'}" in out
@@ -161,6 +167,9 @@ def test_cli_prints_env_and_serve_flags(tmp_path: Path) -> None:
     with tls_server(files) as port:
         assert httpx.get(f"https://localhost:{port}/", verify=_trusting(files), trust_env=False).status_code == 200
 
-    bad = subprocess.run([sys.executable, "-m", "kinema", "tls", "--data-dir", str(tmp_path / "data"),
-                          "--host", "a b"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "kinema", "tls", "--data-dir", str(tmp_path / "data"), "--host", "a b"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "not a host name" in bad.stderr

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-
 from queueclient import cancel, result, status, submit, wait_status
 from server import ROOT, Server, start_server, stop_server
 
@@ -110,7 +109,11 @@ def test_a_second_server_on_a_busy_port_fails_before_touching_the_data_dir(tmp_p
         fresh = tmp_path / "never-created"
         proc = subprocess.run(
             [sys.executable, "-m", "kinema", "serve", "--port", port, "--data-dir", str(fresh)],
-            check=False, capture_output=True, text=True, timeout=60, cwd=str(ROOT),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=str(ROOT),
         )
         assert proc.returncode != 0
         assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr + proc.stdout

@@ -96,8 +96,15 @@ def verify(jwks_json: str, headers: dict[str, str], body: bytes) -> bool:
     jwk = json.loads(jwks_json)["keys"][0]
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and "=" not in jwk["x"]
     key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4)))
-    message = (headers["x-fal-webhook-request-id"] + "\n" + headers["x-fal-webhook-user-id"] + "\n"
-               + headers["x-fal-webhook-timestamp"] + "\n" + hashlib.sha256(body).hexdigest()).encode("utf-8")
+    message = (
+        headers["x-fal-webhook-request-id"]
+        + "\n"
+        + headers["x-fal-webhook-user-id"]
+        + "\n"
+        + headers["x-fal-webhook-timestamp"]
+        + "\n"
+        + hashlib.sha256(body).hexdigest()
+    ).encode("utf-8")
     signature = bytes.fromhex(headers["x-fal-webhook-signature"])
     assert len(signature) == 64
     try:
@@ -109,8 +116,14 @@ def verify(jwks_json: str, headers: dict[str, str], body: bytes) -> bool:
 
 def test_delivery_is_signed_and_verifies(tmp_path, receiver):
     rx = receiver()
-    payload = {"video": {"url": "https://example.com/v.mp4", "content_type": "video/mp4",
-                         "file_name": "v.mp4", "file_size": 123}}
+    payload = {
+        "video": {
+            "url": "https://example.com/v.mp4",
+            "content_type": "video/mp4",
+            "file_name": "v.mp4",
+            "file_size": 123,
+        }
+    }
 
     async def main() -> tuple[str, list[dict]]:
         outbox = WebhookOutbox(settings_for(tmp_path))
@@ -126,8 +139,13 @@ def test_delivery_is_signed_and_verifies(tmp_path, receiver):
     assert len(rx.received) == 1
     headers, body = rx.received[0]
     assert headers["content-type"] == "application/json"
-    assert json.loads(body) == {"request_id": "req-1", "gateway_request_id": "gw-1", "status": "OK",
-                                "payload": payload, "error": None}
+    assert json.loads(body) == {
+        "request_id": "req-1",
+        "gateway_request_id": "gw-1",
+        "status": "OK",
+        "payload": payload,
+        "error": None,
+    }
     assert headers["x-fal-webhook-request-id"] == "req-1" and headers["x-fal-webhook-user-id"] == "key-abc"
     assert abs(int(headers["x-fal-webhook-timestamp"]) - time.time()) < 300
     assert verify(jwks_json, headers, body)
@@ -352,8 +370,19 @@ def test_private_destinations_refused(tmp_path, receiver):
         assert rows[0]["status"] == "failed" and "non-public" in rows[0]["last_error"]
     assert address_problem(ipaddress.ip_address("8.8.8.8")) is None
     assert address_problem(ipaddress.ip_address("2606:4700:4700::1111")) is None
-    for private in ("10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-                    "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"):
+    for private in (
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.4",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ):
         assert address_problem(ipaddress.ip_address(private)) is not None, private
 
 
@@ -398,8 +427,13 @@ def test_key_persisted_and_reused(tmp_path, receiver):
 
 def test_webhook_body_shapes():
     err = json.loads(webhook_body("r", "g", False, {"detail": "boom", "error_type": "x"}, "boom"))
-    assert err == {"request_id": "r", "gateway_request_id": "g", "status": "ERROR",
-                   "payload": {"detail": "boom", "error_type": "x"}, "error": "boom"}
+    assert err == {
+        "request_id": "r",
+        "gateway_request_id": "g",
+        "status": "ERROR",
+        "payload": {"detail": "boom", "error_type": "x"},
+        "error": "boom",
+    }
     for bad_payload in ({"v": object()}, {"v": math.nan}, {1j: 2}):
         msg = json.loads(webhook_body("r", "g", True, bad_payload, None))
         assert msg["payload"] is None and msg["status"] == "OK" and msg["error"] is None
@@ -442,8 +476,11 @@ def test_attempt_connects_to_the_checked_address(tmp_path):
         return httpx.Response(200)
 
     async def main() -> list[dict]:
-        outbox = WebhookOutbox(settings_for(tmp_path, webhook_allow_private=False),
-                               transport=httpx.MockTransport(handler), resolver=resolver)
+        outbox = WebhookOutbox(
+            settings_for(tmp_path, webhook_allow_private=False),
+            transport=httpx.MockTransport(handler),
+            resolver=resolver,
+        )
         outbox.enqueue("pin", "u", "https://hooks.example.com:8443/in?x=1", b"{}")
         assert await outbox.deliver_due() == 1
         rows = outbox.deliveries("pin")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import sqlite3
 import hashlib
 import json
+import sqlite3
 import time
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from queueclient import status, submit, wait_status
 from receiver import Receiver
 from server import create_key, running_server, start_server, stop_server
@@ -20,8 +19,14 @@ from server import create_key, running_server, start_server, stop_server
 def verify(jwks: dict, headers: dict[str, str], body: bytes) -> bool:
     x = jwks["keys"][0]["x"]
     key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
-    message = "\n".join([headers["x-fal-webhook-request-id"], headers["x-fal-webhook-user-id"],
-                         headers["x-fal-webhook-timestamp"], hashlib.sha256(body).hexdigest()]).encode()
+    message = "\n".join(
+        [
+            headers["x-fal-webhook-request-id"],
+            headers["x-fal-webhook-user-id"],
+            headers["x-fal-webhook-timestamp"],
+            hashlib.sha256(body).hexdigest(),
+        ]
+    ).encode()
     try:
         key.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message)
         return True
@@ -34,8 +39,9 @@ def test_webhook_signed_and_retried(tmp_path, photo_uri):
     env = {"KINEMA_WEBHOOK_ALLOW_PRIVATE": "1", "KINEMA_WEBHOOK_BACKOFF_S": "0.3"}
     try:
         with running_server(tmp_path, env=env) as server:
-            rid = submit(server, {"prompt": "x", "image_url": photo_uri},
-                         params={"fal_webhook": receiver.url}).json()["request_id"]
+            rid = submit(server, {"prompt": "x", "image_url": photo_uri}, params={"fal_webhook": receiver.url}).json()[
+                "request_id"
+            ]
             wait_status(server, rid, "COMPLETED")
             deadline = time.monotonic() + 20
             while len(receiver.received) < 2 and time.monotonic() < deadline:
@@ -68,8 +74,9 @@ def test_pending_delivery_is_sent_after_kill_and_restart(tmp_path, photo_uri):
     try:
         server = start_server(data_dir, env=env)
         try:
-            rid = submit(server, {"prompt": "x", "image_url": photo_uri},
-                         params={"fal_webhook": receiver.url}).json()["request_id"]
+            rid = submit(server, {"prompt": "x", "image_url": photo_uri}, params={"fal_webhook": receiver.url}).json()[
+                "request_id"
+            ]
             wait_status(server, rid, "COMPLETED")
             deadline = time.monotonic() + 10
             while not receiver.received and time.monotonic() < deadline:
@@ -103,16 +110,21 @@ def test_one_keys_slow_receiver_does_not_delay_another_keys_webhook(tmp_path, ph
     try:
         with running_server(tmp_path, env=env) as server:
             other_key = create_key(server.data_dir)
-            ids = [submit(server, {"prompt": f"a{i}", "image_url": photo_uri},
-                          params={"fal_webhook": slow.url}).json()["request_id"] for i in range(64)]
+            ids = [
+                submit(server, {"prompt": f"a{i}", "image_url": photo_uri}, params={"fal_webhook": slow.url}).json()[
+                    "request_id"
+                ]
+                for i in range(64)
+            ]
             for rid in ids:
                 wait_status(server, rid, "COMPLETED", timeout=120)
             deadline = time.monotonic() + 10
             while not slow.received and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert slow.received  # key a's receiver is busy now
-            rid = submit(server, {"prompt": "b", "image_url": photo_uri}, key=other_key,
-                         params={"fal_webhook": fast.url}).json()["request_id"]
+            rid = submit(
+                server, {"prompt": "b", "image_url": photo_uri}, key=other_key, params={"fal_webhook": fast.url}
+            ).json()["request_id"]
             deadline = time.monotonic() + 60
             while status(server, rid, key=other_key).json()["status"] != "COMPLETED":
                 assert time.monotonic() < deadline

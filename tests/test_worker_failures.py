@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from queueclient import cancel, result, submit, wait_status
 from server import running_server
 
@@ -31,8 +30,9 @@ def test_engine_exception_is_an_engine_error(tmp_path, photo_uri):
 
 
 def test_hanging_engine_is_killed_after_grace(tmp_path, photo_uri):
-    with running_server(tmp_path, engine="tests/engines/hanging.py:render",
-                        env={"KINEMA_CANCEL_GRACE_S": "1"}) as server:
+    with running_server(
+        tmp_path, engine="tests/engines/hanging.py:render", env={"KINEMA_CANCEL_GRACE_S": "1"}
+    ) as server:
         rid = submit(server, {"prompt": "x", "image_url": photo_uri}).json()["request_id"]
         wait_status(server, rid, "IN_PROGRESS")
         assert cancel(server, rid).status_code == 202

@@ -34,6 +34,7 @@ class SqlConnection(Protocol):
 
     def close(self) -> None: ...
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,

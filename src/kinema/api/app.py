@@ -23,9 +23,9 @@ from kinema.api.errors import ApiError, install_error_handlers
 from kinema.api.hosts import AllowedHosts, HostCheckMiddleware
 from kinema.api.openapi import build_openapi
 from kinema.api.state import AppState, StoreGate, app_state
+from kinema.jobs.backends import open_change_feed, open_job_store, open_keys
 from kinema.jobs.dispatcher import Dispatcher
 from kinema.jobs.feed import ChangeFeed
-from kinema.jobs.backends import open_change_feed, open_job_store, open_keys
 from kinema.jobs.webhooks import WebhookOutbox
 from kinema.media.storage import open_storage
 from kinema.settings import Settings

@@ -102,8 +102,10 @@ class ConnectionGuard:
             state.busy, state.since, state.head_bytes = False, self._now(), 0
         state.head_bytes += size
         if state.head_bytes > self.max_header_bytes:
-            log.info("closing a connection: request head over the size limit",
-                     extra={"bytes": state.head_bytes, "limit": self.max_header_bytes})
+            log.info(
+                "closing a connection: request head over the size limit",
+                extra={"bytes": state.head_bytes, "limit": self.max_header_bytes},
+            )
             _close(proto)
 
     def closed(self, proto: Any) -> None:
@@ -115,8 +117,10 @@ class ConnectionGuard:
                 self._conns.pop(proto)
                 self.closed_for_room += 1
                 if self.closed_for_room in (1, 10, 100) or self.closed_for_room % 1000 == 0:
-                    log.warning("too many open connections: closing the oldest idle ones",
-                                extra={"limit": self.max_connections, "closed_so_far": self.closed_for_room})
+                    log.warning(
+                        "too many open connections: closing the oldest idle ones",
+                        extra={"limit": self.max_connections, "closed_so_far": self.closed_for_room},
+                    )
                 _close(proto)
                 return
         self._conns.pop(newcomer, None)
@@ -140,8 +144,10 @@ class ConnectionGuard:
             self.closed_slow += 1
             _close(proto)
         if late:
-            log.info("closed connections that sent no complete request head in time",
-                     extra={"count": len(late), "header_timeout_s": self.header_timeout_s})
+            log.info(
+                "closed connections that sent no complete request head in time",
+                extra={"count": len(late), "header_timeout_s": self.header_timeout_s},
+            )
         self._schedule()
 
 

@@ -15,8 +15,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -96,8 +97,11 @@ async def _store_multipart(request: Request, limits: BodyLimits, name: str | Non
             raise ApiError(422, "multipart upload needs a 'file' field", "upload_invalid")
         try:
             return await _storage(request).asave_stream(
-                _part_chunks(item), max_bytes=limits.max_bytes, file_name=name or item.filename,
-                content_type=item.content_type)
+                _part_chunks(item),
+                max_bytes=limits.max_bytes,
+                file_name=name or item.filename,
+                content_type=item.content_type,
+            )
         except ValueError:
             raise too_large(limits.max_bytes, "the file") from None
     finally:
@@ -124,8 +128,12 @@ async def download(request: Request) -> Response:
     stored = storage.get(request.path_params["file_id"], request.path_params["file_name"])
     if stored is None:
         raise ApiError(404, "File not found", "not_found")
-    return FileResponse(stored.path, media_type=stored.content_type, filename=None,
-                        headers={"Cache-Control": "private, max-age=3600", **_SAFE_HEADERS})
+    return FileResponse(
+        stored.path,
+        media_type=stored.content_type,
+        filename=None,
+        headers={"Cache-Control": "private, max-age=3600", **_SAFE_HEADERS},
+    )
 
 
 @dataclass(frozen=True)
@@ -140,8 +148,12 @@ class _Slot:
 class UploadSlots:
     """Pending storage uploads, in memory: one-time token → the file id and name promised in ``file_url``."""
 
-    def __init__(self, ttl_s: float = UPLOAD_SLOT_TTL_S, max_pending: int = MAX_PENDING_UPLOADS,
-                 max_per_key: int = MAX_PENDING_UPLOADS_PER_KEY):
+    def __init__(
+        self,
+        ttl_s: float = UPLOAD_SLOT_TTL_S,
+        max_pending: int = MAX_PENDING_UPLOADS,
+        max_per_key: int = MAX_PENDING_UPLOADS_PER_KEY,
+    ):
         self.ttl_s = ttl_s
         self.max_pending = max_pending
         self.max_per_key = max_per_key
@@ -172,8 +184,12 @@ class UploadSlots:
         now = time.monotonic()
         self._expire(now)
         if self.pending(key_id) >= self.max_per_key:
-            raise ApiError(429, f"this key already has {self.max_per_key} pending uploads; finish or let them "
-                           f"expire ({self.ttl_s:g} s) first", "rate_limited")
+            raise ApiError(
+                429,
+                f"this key already has {self.max_per_key} pending uploads; finish or let them "
+                f"expire ({self.ttl_s:g} s) first",
+                "rate_limited",
+            )
         if len(self._slots) >= self.max_pending:
             raise ApiError(429, "too many pending uploads; try again later", "rate_limited")
         slot = _Slot(key_id, FileStorage.new_id(), file_name, content_type, now + self.ttl_s)
@@ -218,15 +234,19 @@ async def initiate_upload(request: Request) -> Response:
         file_name += ".bin"
     token, slot = _slots(request).open(key_id, file_name, ctype)
     base = base_url(request)
-    return JSONResponse({"upload_url": f"{base}/storage/upload/{token}",
-                         "file_url": f"{base}/files/{slot.file_id}/{slot.file_name}"})
+    return JSONResponse(
+        {"upload_url": f"{base}/storage/upload/{token}", "file_url": f"{base}/files/{slot.file_id}/{slot.file_name}"}
+    )
 
 
 async def initiate_multipart(request: Request) -> Response:
     require_key(request)
     limit = request.app.state.settings.upload_max_bytes
-    raise ApiError(413, f"multipart uploads (files over 90 MB) are not supported; kinema takes files of up to "
-                   f"{limit} bytes", "payload_too_large")
+    raise ApiError(
+        413,
+        f"multipart uploads (files over 90 MB) are not supported; kinema takes files of up to {limit} bytes",
+        "payload_too_large",
+    )
 
 
 async def put_upload(request: Request) -> Response:
@@ -237,8 +257,7 @@ async def put_upload(request: Request) -> Response:
     storage = _storage(request)
     limits = _upload_limits(request)
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or slot.content_type
-    stored = await _store_body(request, limits, file_name=slot.file_name, content_type=ctype,
-                               file_id=slot.file_id)
+    stored = await _store_body(request, limits, file_name=slot.file_name, content_type=ctype, file_id=slot.file_id)
     if stored.file_name != slot.file_name:  # cannot happen: the promised name already has an extension
         storage.delete(stored.id)
         raise ApiError(500, f"stored as {stored.file_name!r}, promised {slot.file_name!r}", "upload_failed")
@@ -259,8 +278,7 @@ async def purge_expired(storage: FileStorage, retention_s: float) -> None:
             log.warning("file retention pass failed: %s", exc)
         else:
             if removed:
-                log.info("removed stored files past retention", extra={"count": removed,
-                                                                        "retention_s": retention_s})
+                log.info("removed stored files past retention", extra={"count": removed, "retention_s": retention_s})
         await asyncio.sleep(every)
 
 

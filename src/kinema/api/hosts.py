@@ -104,13 +104,23 @@ class HostCheckMiddleware:
         if self.allowed.allows(header):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({
-            "detail": f"this server does not answer to the host {header!r}; add it to KINEMA_ALLOWED_HOSTS "
-                      "(or set --public-url)",
-            "error_type": "host_not_allowed",
-        }).encode()
-        await send({"type": "http.response.start", "status": 400, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"x-fal-error-type", b"host_not_allowed"), (b"connection", b"close"),
-        ]})
+        body = json.dumps(
+            {
+                "detail": f"this server does not answer to the host {header!r}; add it to KINEMA_ALLOWED_HOSTS "
+                "(or set --public-url)",
+                "error_type": "host_not_allowed",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-fal-error-type", b"host_not_allowed"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

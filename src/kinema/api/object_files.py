@@ -33,8 +33,7 @@ async def object_download(request: Request, storage: S3Storage) -> Response:
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes", **_SAFE_HEADERS}
     if request.method == "HEAD":
-        return Response(None, media_type=stored.content_type,
-                        headers={**headers, "Content-Length": str(stored.size)})
+        return Response(None, media_type=stored.content_type, headers={**headers, "Content-Length": str(stored.size)})
     byte_range = request.headers.get("range")
     obj, chunks = await asyncio.to_thread(storage.open_object, stored, byte_range)
     headers["Content-Length"] = str(obj["ContentLength"])

@@ -93,15 +93,22 @@ def _queue_status_schema() -> dict[str, Any]:
             "response_url": {**s, "description": "The response url."},
             "status_url": {**s, "description": "The status url."},
             "cancel_url": {**s, "description": "The cancel url."},
-            "logs": {"type": "array", "nullable": True, "items": log_entry,
-                     "description": "The logs: every entry since the start with `?logs=1`, else null."},
+            "logs": {
+                "type": "array",
+                "nullable": True,
+                "items": log_entry,
+                "description": "The logs: every entry since the start with `?logs=1`, else null.",
+            },
             "metrics": {"type": "object", "description": "The metrics.", "additionalProperties": True},
             "queue_position": {"type": "integer", "description": "The queue position."},
             "error": {**s, "description": "Why a COMPLETED request failed (absent when it succeeded)."},
             "error_type": {**s, "description": "The machine-readable kind of `error`."},
-            "progress": {"type": "object", "x-kinema-extension": True,
-                         "description": "kinema extension: frames rendered so far while IN_PROGRESS.",
-                         "properties": {"step": {"type": "integer"}, "total": {"type": "integer"}}},
+            "progress": {
+                "type": "object",
+                "x-kinema-extension": True,
+                "description": "kinema extension: frames rendered so far while IN_PROGRESS.",
+                "properties": {"step": {"type": "integer"}, "total": {"type": "integer"}},
+            },
         },
         "required": ["status", "request_id"],
     }
@@ -131,8 +138,9 @@ def _error_schemas() -> dict[str, Any]:
         },
         "CancelStatus": {
             "type": "object",
-            "properties": {"status": {"type": "string",
-                                      "enum": ["CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND"]}},
+            "properties": {
+                "status": {"type": "string", "enum": ["CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND"]}
+            },
             "required": ["status"],
         },
     }
@@ -149,49 +157,96 @@ _INVALID = _json("HTTPValidationError", "The input is invalid.")
 
 def build_openapi(server_url: str | None = None) -> dict[str, Any]:
     schemas = {"QueueStatus": _queue_status_schema(), **_schemas(), **_error_schemas()}
-    rid = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string", "description": "Request ID"}}
-    logs = {"name": "logs", "in": "query", "required": False,
-            "schema": {"type": "number", "description": "Whether to include logs (`1`) in the response or not (`0`)."}}
+    rid = {
+        "name": "request_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "description": "Request ID"},
+    }
+    logs = {
+        "name": "logs",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "number", "description": "Whether to include logs (`1`) in the response or not (`0`)."},
+    }
     base = f"/{ENDPOINT_ID}"
-    status = {"get": {"parameters": [rid, logs], "responses": {
-        "200": _json("QueueStatus", "The request status."),
-        "202": _json("QueueStatus", "The request status while IN_QUEUE or IN_PROGRESS."),
-        "401": _UNAUTHORIZED, "404": _NOT_FOUND}}}
-    cancel = {"put": {"parameters": [rid], "responses": {
-        "202": _json("CancelStatus", "Cancellation requested: `{\"status\": \"CANCELLATION_REQUESTED\"}`."),
-        "400": _json("CancelStatus", "The request already completed: `{\"status\": \"ALREADY_COMPLETED\"}`."),
-        "401": _UNAUTHORIZED,
-        "404": _json("CancelStatus", "No such request for this key: `{\"status\": \"NOT_FOUND\"}`.")}}}
-    result = {"get": {"parameters": [rid], "responses": {
-        "200": _json(COMPONENT_NAMES["KlingOutput"], "Result of the request."),
-        "400": _json("Error", "The request has not completed yet."),
-        "401": _UNAUTHORIZED, "404": _NOT_FOUND,
-        "422": _json("HTTPValidationError", "The request completed with invalid input (found once its files "
-                                            "were fetched).")}}}
-    submit = {"post": {
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": _REF + COMPONENT_NAMES["KlingInput"]}}}},
-        "responses": {"200": _json("QueueStatus", "The request status."),
-                      "401": _UNAUTHORIZED,
-                      "413": _json("Error", "The body is larger than the server's cap."),
-                      "422": _INVALID},
-    }}
-    paths: dict[str, Any] = {f"{base}/requests/{{request_id}}/status": status,
-                             f"{base}/requests/{{request_id}}/cancel": cancel,
-                             base: submit,
-                             f"{base}/requests/{{request_id}}": result}
+    status = {
+        "get": {
+            "parameters": [rid, logs],
+            "responses": {
+                "200": _json("QueueStatus", "The request status."),
+                "202": _json("QueueStatus", "The request status while IN_QUEUE or IN_PROGRESS."),
+                "401": _UNAUTHORIZED,
+                "404": _NOT_FOUND,
+            },
+        }
+    }
+    cancel = {
+        "put": {
+            "parameters": [rid],
+            "responses": {
+                "202": _json("CancelStatus", 'Cancellation requested: `{"status": "CANCELLATION_REQUESTED"}`.'),
+                "400": _json("CancelStatus", 'The request already completed: `{"status": "ALREADY_COMPLETED"}`.'),
+                "401": _UNAUTHORIZED,
+                "404": _json("CancelStatus", 'No such request for this key: `{"status": "NOT_FOUND"}`.'),
+            },
+        }
+    }
+    result = {
+        "get": {
+            "parameters": [rid],
+            "responses": {
+                "200": _json(COMPONENT_NAMES["KlingOutput"], "Result of the request."),
+                "400": _json("Error", "The request has not completed yet."),
+                "401": _UNAUTHORIZED,
+                "404": _NOT_FOUND,
+                "422": _json(
+                    "HTTPValidationError",
+                    "The request completed with invalid input (found once its files were fetched).",
+                ),
+            },
+        }
+    }
+    submit = {
+        "post": {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": _REF + COMPONENT_NAMES["KlingInput"]}}},
+            },
+            "responses": {
+                "200": _json("QueueStatus", "The request status."),
+                "401": _UNAUTHORIZED,
+                "413": _json("Error", "The body is larger than the server's cap."),
+                "422": _INVALID,
+            },
+        }
+    }
+    paths: dict[str, Any] = {
+        f"{base}/requests/{{request_id}}/status": status,
+        f"{base}/requests/{{request_id}}/cancel": cancel,
+        base: submit,
+        f"{base}/requests/{{request_id}}": result,
+    }
     alias = "/" + "/".join(ENDPOINT_ID.split("/")[:2])  # the owner/alias form the clients use
-    paths.update({f"{alias}/requests/{{request_id}}/status": status,
-                  f"{alias}/requests/{{request_id}}/cancel": cancel,
-                  f"{alias}/requests/{{request_id}}": result})
+    paths.update(
+        {
+            f"{alias}/requests/{{request_id}}/status": status,
+            f"{alias}/requests/{{request_id}}/cancel": cancel,
+            f"{alias}/requests/{{request_id}}": result,
+        }
+    )
     doc: dict[str, Any] = {
         "openapi": "3.0.4",
-        "info": {"title": "Queue OpenAPI for " + ENDPOINT_ID, "version": "1.0.0",
-                 "description": "The OpenAPI schema for the " + ENDPOINT_ID + " queue, served by kinema " + __version__,
-                 "x-fal-metadata": {"endpointId": ENDPOINT_ID, "category": "image-to-video"}},
+        "info": {
+            "title": "Queue OpenAPI for " + ENDPOINT_ID,
+            "version": "1.0.0",
+            "description": "The OpenAPI schema for the " + ENDPOINT_ID + " queue, served by kinema " + __version__,
+            "x-fal-metadata": {"endpointId": ENDPOINT_ID, "category": "image-to-video"},
+        },
         "components": {
-            "securitySchemes": {"apiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                               "description": "Fal Key"}},
+            "securitySchemes": {
+                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Fal Key"}
+            },
             "schemas": schemas,
         },
         "paths": paths,

@@ -14,10 +14,11 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kinema.cli.main import CliError
 
@@ -81,15 +82,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out-dir", type=Path, required=True, metavar="DIR", help="videos and results.jsonl")
     add_server_args(p)
     p.add_argument("--local", action="store_true", help="run in-process even if KINEMA_SERVER is set")
-    p.add_argument("--upload", action="store_true",
-                   help="with --server: upload local files to /files/upload instead of sending data URIs")
-    p.add_argument("--concurrency", type=int, default=4, metavar="N",
-                   help="with --server: requests in flight at once (default 4)")
+    p.add_argument(
+        "--upload",
+        action="store_true",
+        help="with --server: upload local files to /files/upload instead of sending data URIs",
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="with --server: requests in flight at once (default 4)"
+    )
     p.add_argument("--force", action="store_true", help="redo every line, even those already done")
     p.add_argument("--engine", default=None, help="in-process engine module:function (env KINEMA_ENGINE)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (-v lines still show)")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="show the engine's or server's log lines, each prefixed with its line number")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the engine's or server's log lines, each prefixed with its line number",
+    )
     p.set_defaults(func=run)
 
 
@@ -164,8 +173,10 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
 
     # 3. Summary.
-    print(f"{counts['ok']} ok, {counts['error']} failed, {skipped} already done; "
-          f"results in {results.path}  wall {time.monotonic() - t0:.1f} s")
+    print(
+        f"{counts['ok']} ok, {counts['error']} failed, {skipped} already done; "
+        f"results in {results.path}  wall {time.monotonic() - t0:.1f} s"
+    )
     return 1 if counts["error"] else 0
 
 
@@ -213,18 +224,34 @@ def _ok_record(line: BatchLine, name: str, out_dir: Path, wall_s: float, **extra
     from kinema.cli.generate import probe_video
 
     info = probe_video(out_dir / name)
-    return {"line": line.number, "hash": line.digest, "status": "ok", "output": name,
-            "frames": info.frames, "width": info.width, "height": info.height,
-            "duration_s": round(info.duration_s, 3), "size": info.size, "wall_s": round(wall_s, 2), **extra}
+    return {
+        "line": line.number,
+        "hash": line.digest,
+        "status": "ok",
+        "output": name,
+        "frames": info.frames,
+        "width": info.width,
+        "height": info.height,
+        "duration_s": round(info.duration_s, 3),
+        "size": info.size,
+        "wall_s": round(wall_s, 2),
+        **extra,
+    }
 
 
 def _error_record(line: BatchLine, error: dict[str, Any]) -> dict[str, Any]:
     return {"line": line.number, "hash": line.digest, "status": "error", "error": error}
 
 
-def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argparse.Namespace,
-               show: Callable[[str], None], log: Callable[[str], None] | None,
-               finished: Callable[[dict[str, Any]], None]) -> None:
+def _run_local(
+    todo: list[BatchLine],
+    base_dir: Path,
+    out_dir: Path,
+    args: argparse.Namespace,
+    show: Callable[[str], None],
+    log: Callable[[str], None] | None,
+    finished: Callable[[dict[str, Any]], None],
+) -> None:
     from kinema.cli.local import LocalRenderer, render_local, resolve_files
     from kinema.errors import InputError
 
@@ -234,8 +261,9 @@ def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argpa
         try:
             payload = _prepare(line, base_dir)
             on_progress = lambda step, total, n=line.number: show(f"line {n}: {step}/{total} frames")  # noqa: E731
-            result = render_local(resolve_files(payload, base_dir), out_dir / name, renderer=renderer,
-                                  on_progress=on_progress, on_log=log)
+            result = render_local(
+                resolve_files(payload, base_dir), out_dir / name, renderer=renderer, on_progress=on_progress, on_log=log
+            )
             finished(_ok_record(line, name, out_dir, result.wall_s))
         except InputError as exc:
             finished(_error_record(line, {"http_status": 422, "detail": exc.errors}))
@@ -243,9 +271,15 @@ def _run_local(todo: list[BatchLine], base_dir: Path, out_dir: Path, args: argpa
             finished(_error_record(line, {"detail": str(exc)}))
 
 
-def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tuple[str, str],
-                args: argparse.Namespace, log: Callable[[str], None] | None,
-                finished: Callable[[dict[str, Any]], None]) -> None:
+def _run_remote(
+    todo: list[BatchLine],
+    base_dir: Path,
+    out_dir: Path,
+    remote: tuple[str, str],
+    args: argparse.Namespace,
+    log: Callable[[str], None] | None,
+    finished: Callable[[dict[str, Any]], None],
+) -> None:
     from kinema.cli.local import resolve_files
     from kinema.cli.remote import QueueClient, RemoteError, ServerUnusable, run_remote
     from kinema.errors import InputError
@@ -268,8 +302,14 @@ def _run_remote(todo: list[BatchLine], base_dir: Path, out_dir: Path, remote: tu
 
                 line_log = None if log is None else (lambda message: log(f"line {line.number}: {message}"))
                 res = run_remote(client, body, out_dir / name, log=line_log, on_submitted=submitted)
-                return _ok_record(line, name, out_dir, time.monotonic() - t0, request_id=res.request_id,
-                                  video_url=res.output["video"]["url"])
+                return _ok_record(
+                    line,
+                    name,
+                    out_dir,
+                    time.monotonic() - t0,
+                    request_id=res.request_id,
+                    video_url=res.output["video"]["url"],
+                )
             except InputError as exc:
                 return _error_record(line, {"http_status": 422, "detail": exc.errors})
             except RemoteError as exc:

@@ -59,19 +59,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--cfg-scale", type=float, default=None, help="prompt adherence, 0 to 1 (default 0.5)")
     p.add_argument("--tail-image", default=None, metavar="IMAGE", help="the last frame to move towards")
     p.add_argument("--static-mask", default=None, metavar="MASK", help="motion brush: the area that stays still")
-    p.add_argument("--dynamic-mask", action="append", default=[], metavar="MASK",
-                   help="motion brush: an area that moves; follow each with --trajectory (up to 6)")
-    p.add_argument("--trajectory", action="append", default=[], metavar='"X,Y X,Y ..."',
-                   help="the path of the preceding --dynamic-mask: 2-77 points in pixels, origin bottom-left")
+    p.add_argument(
+        "--dynamic-mask",
+        action="append",
+        default=[],
+        metavar="MASK",
+        help="motion brush: an area that moves; follow each with --trajectory (up to 6)",
+    )
+    p.add_argument(
+        "--trajectory",
+        action="append",
+        default=[],
+        metavar='"X,Y X,Y ..."',
+        help="the path of the preceding --dynamic-mask: 2-77 points in pixels, origin bottom-left",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed for stochastic effects (kinema extension)")
-    p.add_argument("--preview", type=Path, default=None, metavar="FILE.png",
-                   help="also write a contact sheet of frames from the video")
+    p.add_argument(
+        "--preview",
+        type=Path,
+        default=None,
+        metavar="FILE.png",
+        help="also write a contact sheet of frames from the video",
+    )
     p.add_argument("--preview-frames", type=int, default=8, metavar="N", help="frames on the contact sheet")
     add_server_args(p)
     p.add_argument("--local", action="store_true", help="run in-process even if KINEMA_SERVER is set")
-    p.add_argument("--upload", action="store_true",
-                   help="with --server: upload local files to the server's /files/upload (kinema servers) "
-                   "instead of sending data URIs")
+    p.add_argument(
+        "--upload",
+        action="store_true",
+        help="with --server: upload local files to the server's /files/upload (kinema servers) "
+        "instead of sending data URIs",
+    )
     p.add_argument("--engine", default=None, help="in-process engine module:function (env KINEMA_ENGINE)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (-v lines still show)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the engine's or server's log lines")
@@ -136,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
             body = resolve_files(payload)
             # 3a. Render in this process.
             result = render_local(
-                body, out, engine=args.engine,
+                body,
+                out,
+                engine=args.engine,
                 on_progress=lambda step, total: bar.update("rendering", step, total, "frames"),
                 on_log=bar.log if args.verbose else None,
             )
@@ -145,8 +165,14 @@ def run(args: argparse.Namespace) -> int:
             with QueueClient(*remote) as client:
                 convert = (lambda path, loc: client.upload(path)) if args.upload else None
                 body = resolve_files(payload, convert=convert)
-                result = run_remote(client, body, out, bar=bar, log=bar.log if args.verbose else None,
-                                    on_submitted=lambda s: bar.note(f"request {s['request_id']} submitted"))
+                result = run_remote(
+                    client,
+                    body,
+                    out,
+                    bar=bar,
+                    log=bar.log if args.verbose else None,
+                    on_submitted=lambda s: bar.note(f"request {s['request_id']} submitted"),
+                )
                 request_id = result.request_id
     except InputError as exc:
         raise CliError(format_detail(exc.errors, flags)) from None
@@ -223,8 +249,9 @@ def contact_sheet(
     columns = min(columns, len(shown))
     rows = -(-len(shown) // columns)
     gap = 4
-    sheet = Image.new("RGB", (columns * thumb_width + (columns + 1) * gap, rows * thumb_h + (rows + 1) * gap),
-                      (24, 24, 24))
+    sheet = Image.new(
+        "RGB", (columns * thumb_width + (columns + 1) * gap, rows * thumb_h + (rows + 1) * gap), (24, 24, 24)
+    )
     draw = ImageDraw.Draw(sheet)
     for k, i in enumerate(shown):
         x = gap + (k % columns) * (thumb_width + gap)
@@ -237,8 +264,9 @@ def contact_sheet(
     return tuple(shown)
 
 
-def summary_line(path: Path, info: VideoInfo, wall_s: float, request_id: str | None = None,
-                 preview: Path | None = None) -> str:
+def summary_line(
+    path: Path, info: VideoInfo, wall_s: float, request_id: str | None = None, preview: Path | None = None
+) -> str:
     from kinema.cli.progress import format_bytes
 
     parts = [
@@ -254,4 +282,3 @@ def summary_line(path: Path, info: VideoInfo, wall_s: float, request_id: str | N
     if preview is not None:
         parts.append(f"preview {preview}")
     return "  ".join(parts)
-

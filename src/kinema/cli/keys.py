@@ -29,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = ks.add_parser("create", help="create a key and print it (alone on the last line)")
     c.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
     c.add_argument("--label", default=None, help="a name for the key, shown by 'kinema keys list'")
-    c.add_argument("--if-none", action="store_true",
-                   help="create a key only if the store has none; otherwise name the existing key(s) and exit 0")
+    c.add_argument(
+        "--if-none",
+        action="store_true",
+        help="create a key only if the store has none; otherwise name the existing key(s) and exit 0",
+    )
     add_database_args(c, storage=False)
     c.set_defaults(func=create)
     ls = ks.add_parser("list", help="list keys: id, creation time, label")
@@ -64,8 +67,10 @@ def _existing_store(args: argparse.Namespace) -> KeyStore:
     settings = _settings(args)
     if settings.database_url is None and not settings.db_path.is_file():
         where = "does not exist" if not settings.data_dir.exists() else f"has no key store ({settings.db_path.name})"
-        raise CliError(f"{settings.data_dir} {where}: check --data-dir, or create a key with "
-                       f"'kinema keys create --data-dir {shlex.quote(str(settings.data_dir))}'")
+        raise CliError(
+            f"{settings.data_dir} {where}: check --data-dir, or create a key with "
+            f"'kinema keys create --data-dir {shlex.quote(str(settings.data_dir))}'"
+        )
     return _open(settings)
 
 
@@ -87,8 +92,10 @@ def create(args: argparse.Namespace) -> int:
         existing = store.list() if args.if_none else []
         if existing:
             ids = ", ".join(k.id for k in existing)
-            print(f"{describe(settings)} already has {len(existing)} API key(s): {ids} (secrets are shown only "
-                  "when a key is created; 'kinema keys create' makes another). No key created.")
+            print(
+                f"{describe(settings)} already has {len(existing)} API key(s): {ids} (secrets are shown only "
+                "when a key is created; 'kinema keys create' makes another). No key created."
+            )
             return 0
         key = store.create(args.label)
     finally:

@@ -30,16 +30,24 @@ class CliError(Exception):
 
 def add_database_args(p: argparse.ArgumentParser, *, storage: bool = True) -> None:
     """``--database-url`` (and ``--storage``): the options every command that opens the stores takes."""
-    p.add_argument("--database-url", default=None, metavar="URL",
-                   help="postgresql://user:password@host/db shared by several servers and workers"
-                        " (env KINEMA_DATABASE_URL; default: SQLite in the data dir)")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="postgresql://user:password@host/db shared by several servers and workers"
+        " (env KINEMA_DATABASE_URL; default: SQLite in the data dir)",
+    )
     if storage:
-        p.add_argument("--storage", default=None, metavar="DIR",
-                       help="files directory shared by every server and worker (env KINEMA_STORAGE_URL;"
-                            " default: <data dir>/files)")
+        p.add_argument(
+            "--storage",
+            default=None,
+            metavar="DIR",
+            help="files directory shared by every server and worker (env KINEMA_STORAGE_URL;"
+            " default: <data dir>/files)",
+        )
 
 
-def check_database_url(settings: "Settings") -> None:
+def check_database_url(settings: Settings) -> None:
     """A bad ``--database-url`` is a user error, said in one line."""
     from kinema.jobs.backends import is_postgres
 
@@ -49,7 +57,7 @@ def check_database_url(settings: "Settings") -> None:
         raise CliError(str(exc)) from None
 
 
-def check_storage_url(settings: "Settings") -> None:
+def check_storage_url(settings: Settings) -> None:
     """A bad ``s3://`` storage setting (URL, download mode, addressing style, boto3 missing) is a user error,
     said in one line before anything starts. A local directory is not touched here."""
     if not (settings.storage_url or "").startswith("s3://"):

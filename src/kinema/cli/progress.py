@@ -46,8 +46,9 @@ def format_seconds(s: float) -> str:
 def stderr_console(stream: TextIO | None = None) -> Console:
     """A Rich console on ``stream`` (default: the current ``sys.stderr``) that never wraps a line and
     never reads markup or highlights text: server log lines such as ``[INFO] …`` are printed as sent."""
-    return Console(file=stream if stream is not None else sys.stderr, soft_wrap=True, highlight=False,
-                   markup=False, emoji=False)
+    return Console(
+        file=stream if stream is not None else sys.stderr, soft_wrap=True, highlight=False, markup=False, emoji=False
+    )
 
 
 def print_error(message: str, stream: TextIO | None = None) -> None:
@@ -95,8 +96,9 @@ class ProgressBar:
         self._stage = ""
         self._tenth = -1
 
-    def update(self, stage: str, done: float | None = None, total: float | None = None, unit: str = "",
-               note: str = "") -> None:
+    def update(
+        self, stage: str, done: float | None = None, total: float | None = None, unit: str = "", note: str = ""
+    ) -> None:
         """Show ``stage``; with ``total`` a bar and ``done/total``, else only the elapsed time."""
         if not self.enabled:
             return
@@ -149,8 +151,15 @@ class ProgressBar:
                 self._live.remove_task(self._task)
             self._task = self._live.add_task(stage, total=total or None, count="", percent="", note="")
         percent = f"{min(max(done / total, 0.0), 1.0):4.0%}" if total and done is not None else ""
-        self._live.update(self._task, description=stage, total=total or None, completed=done or 0,
-                          count=_count(done, total, unit), percent=percent, note=note)
+        self._live.update(
+            self._task,
+            description=stage,
+            total=total or None,
+            completed=done or 0,
+            count=_count(done, total, unit),
+            percent=percent,
+            note=note,
+        )
 
     def _plain(self, stage: str, done: float | None, total: float | None, unit: str, note: str) -> str:
         parts = [stage]

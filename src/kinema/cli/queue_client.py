@@ -11,8 +11,9 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +31,7 @@ POLL_S = 0.5
 STREAM_READ_TIMEOUT_S = 60.0
 
 OnUpdate = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+
 
 class ServerUnusable(CliError):
     """The server cannot be used at all (unreachable, key refused): no point trying other requests."""
@@ -86,7 +88,7 @@ class QueueClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "QueueClient":
+    def __enter__(self) -> QueueClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,8 +148,13 @@ class QueueClient:
         timeout = httpx.Timeout(30.0, read=STREAM_READ_TIMEOUT_S)
         url = status_url.rstrip("/") + "/stream"
         try:
-            with self._http.stream("GET", url, params={"logs": "1" if logs else "0"}, timeout=timeout,
-                                   headers=self._headers(url, {"Accept": "text/event-stream"})) as r:
+            with self._http.stream(
+                "GET",
+                url,
+                params={"logs": "1" if logs else "0"},
+                timeout=timeout,
+                headers=self._headers(url, {"Accept": "text/event-stream"}),
+            ) as r:
                 self._check_auth(r)
                 if r.status_code != 200 or not r.headers.get("content-type", "").startswith("text/event-stream"):
                     r.read()
@@ -176,8 +183,12 @@ class QueueClient:
 
         ctype = data_uri(path).split(";", 1)[0][5:]  # same type detection as data URIs
         with path.open("rb") as f:
-            r = self.request("POST", f"{self.server}/files/upload", content=f.read(),
-                             headers={"Content-Type": ctype, "X-Fal-File-Name": path.name})
+            r = self.request(
+                "POST",
+                f"{self.server}/files/upload",
+                content=f.read(),
+                headers={"Content-Type": ctype, "X-Fal-File-Name": path.name},
+            )
         if r.status_code != 200:
             raise CliError(f"upload of {path} failed ({r.status_code}): {_detail_text(r)}")
         return str(_json(r)["url"])
@@ -223,8 +234,9 @@ def _detail_text(r: httpx.Response) -> str:
 
 
 # -- downloading ----------------------------------------------------------------------------
-def download(client: QueueClient, url: str, dest: Path, on_progress: Callable[[int, int | None], None] | None = None
-             ) -> int:
+def download(
+    client: QueueClient, url: str, dest: Path, on_progress: Callable[[int, int | None], None] | None = None
+) -> int:
     """Save ``url`` (http(s) or data URI) to ``dest`` via a partial file; returns the byte count."""
     partial = dest.with_name(f".{dest.name}.partial")
     try:

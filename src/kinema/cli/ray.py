@@ -31,20 +31,34 @@ HEALTH_EVERY_S = 30.0
 
 
 def add_ray_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ray-address", default=None,
-                   help="auto (the cluster of this node), local (start one) or ray://head:10001 (env KINEMA_RAY_ADDRESS)")
-    p.add_argument("--actors", type=int, default=None,
-                   help="engine actors (env KINEMA_RAY_ACTORS; default: one per GPU, or --workers for CPU engines)")
-    p.add_argument("--num-gpus", type=float, default=None,
-                   help="GPUs per actor, 0.5 shares one (env KINEMA_RAY_NUM_GPUS; default 1, 0 for the motion engine)")
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="auto (the cluster of this node), local (start one) or ray://head:10001 (env KINEMA_RAY_ADDRESS)",
+    )
+    p.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        help="engine actors (env KINEMA_RAY_ACTORS; default: one per GPU, or --workers for CPU engines)",
+    )
+    p.add_argument(
+        "--num-gpus",
+        type=float,
+        default=None,
+        help="GPUs per actor, 0.5 shares one (env KINEMA_RAY_NUM_GPUS; default 1, 0 for the motion engine)",
+    )
     p.add_argument("--num-cpus", type=float, default=None, help="CPUs per actor (env KINEMA_RAY_NUM_CPUS; default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ray", help="run the engines as Ray actors claiming jobs from the database (no HTTP server)")
-    p.add_argument("--engine", default=None, help="engine: motion, module:load or /path/file.py:load (env KINEMA_ENGINE)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="with SQLite: the data dir (shared by the actors: one machine only)")
+    p.add_argument(
+        "--engine", default=None, help="engine: motion, module:load or /path/file.py:load (env KINEMA_ENGINE)"
+    )
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="with SQLite: the data dir (shared by the actors: one machine only)"
+    )
     add_ray_args(p)
     add_database_args(p)
     p.set_defaults(func=run)
@@ -55,9 +69,15 @@ def ray_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     storage = settings.storage_url
     if storage and "://" not in storage:
         storage = str(Path(storage).resolve())
-    return settings.replace(executor="ray", ray_address=args.ray_address, ray_actors=args.actors,
-                            ray_num_gpus=args.num_gpus, ray_num_cpus=args.num_cpus,
-                            data_dir=settings.data_dir.resolve(), storage_url=storage)
+    return settings.replace(
+        executor="ray",
+        ray_address=args.ray_address,
+        ray_actors=args.actors,
+        ray_num_gpus=args.num_gpus,
+        ray_num_cpus=args.num_cpus,
+        data_dir=settings.data_dir.resolve(),
+        storage_url=storage,
+    )
 
 
 def start_executor(settings: Settings) -> object:
@@ -76,9 +96,15 @@ def start_executor(settings: Settings) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = ray_settings(Settings.from_env().replace(
-        engine=args.engine, data_dir=args.data_dir, database_url=args.database_url, storage_url=args.storage,
-    ), args)
+    settings = ray_settings(
+        Settings.from_env().replace(
+            engine=args.engine,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            storage_url=args.storage,
+        ),
+        args,
+    )
     check_database_url(settings)
     check_storage_url(settings)
     configure_logging(settings.log_level)
@@ -95,8 +121,11 @@ def run(args: argparse.Namespace) -> int:
             infos = executor.wait_ready(READY_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - Ray's errors for a failed actor __init__ or a timeout
             raise CliError(f"the engine actors did not start: {str(exc).strip().splitlines()[-1][:500]}") from None
-        print(f"kinema ray: {len(infos)} actor(s) ready on {settings.ray_address}, engine {settings.engine},"
-              f" database {describe(settings)}", flush=True)
+        print(
+            f"kinema ray: {len(infos)} actor(s) ready on {settings.ray_address}, engine {settings.engine},"
+            f" database {describe(settings)}",
+            flush=True,
+        )
         while not stop.wait(HEALTH_EVERY_S):
             for actor in executor.health():
                 if "error" in actor:

@@ -9,9 +9,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kinema.cli.main import CliError
 from kinema.cli.progress import ProgressBar
@@ -29,6 +30,7 @@ __all__ = [
     "download",
     "log_line",
 ]
+
 
 # -- one request, start to finish --------------------------------------------------------------
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def _show(bar: ProgressBar | None, log: Callable[[str], None] | None) -> OnUpdat
                 bar.update("rendering", prog.get("step", 0), prog["total"], "frames")
             else:
                 bar.update("running")
+
     return on_update
 
 
@@ -111,8 +114,12 @@ def run_remote(
 
 # -- arguments -------------------------------------------------------------------------------
 def add_server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=None, metavar="URL",
-                   help="kinema or fal-compatible server, e.g. http://127.0.0.1:8000 (env KINEMA_SERVER)")
+    p.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="kinema or fal-compatible server, e.g. http://127.0.0.1:8000 (env KINEMA_SERVER)",
+    )
     p.add_argument("--key", default=None, help="API key (env KINEMA_KEY or FAL_KEY)")
 
 

@@ -23,13 +23,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--public-url", default=None, help="base of URLs handed out (default: from the request)")
     p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="engine worker processes (default 1; 0: API only, jobs run on `kinema worker`s)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="engine worker processes (default 1; 0: API only, jobs run on `kinema worker`s)",
+    )
     p.add_argument("--engine", default=None, help="engine entry point module:function (env KINEMA_ENGINE)")
     add_database_args(p)
-    p.add_argument("--executor", choices=("local", "ray"), default=None,
-                   help="local: engine worker processes of this server (default); ray: engines as Ray actors"
-                        " (env KINEMA_EXECUTOR; see kinema ray)")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="local: engine worker processes of this server (default); ray: engines as Ray actors"
+        " (env KINEMA_EXECUTOR; see kinema ray)",
+    )
     add_ray_args(p)
     p.set_defaults(func=run)
 
@@ -91,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     sock = bind(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     scheme = "https" if settings.tls_cert else "http"
-    print(f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir},"
-          f" database: {describe(settings)})", flush=True)
+    print(
+        f"kinema serving on {scheme}://{settings.host}:{settings.port} (data: {settings.data_dir},"
+        f" database: {describe(settings)})",
+        flush=True,
+    )
     # Slow and idle clients: header deadline and a connection cap below the descriptor limit (kinema.api.connections).
     protocol, _guard = guarded_protocol(settings, raise_fd_limit())
     config = uvicorn.Config(

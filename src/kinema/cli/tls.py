@@ -20,8 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "prints the client environment and the serve flags to use.",
     )
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (env KINEMA_DATA_DIR)")
-    p.add_argument("--host", action="append", dest="hosts", metavar="NAME",
-                   help="host name or IP for the certificate (repeatable; default localhost, 127.0.0.1, ::1)")
+    p.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="NAME",
+        help="host name or IP for the certificate (repeatable; default localhost, 127.0.0.1, ::1)",
+    )
     p.set_defaults(func=run)
 
 

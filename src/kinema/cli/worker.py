@@ -29,13 +29,26 @@ __all__ = ["register", "run_worker"]
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("worker", help="run engine workers that claim jobs from the database (no HTTP server)")
-    p.add_argument("--engine", default=None, help="engine: motion, module:load or /path/file.py:load (env KINEMA_ENGINE)")
-    p.add_argument("--device", default=None,
-                   help="device(s) of the engine processes, e.g. cuda:0 or cuda:0,cuda:1 (env KINEMA_DEVICES)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="engine processes (default: one per --device, else KINEMA_WORKERS or 1)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="local scratch (work files); with SQLite also the database (env KINEMA_DATA_DIR)")
+    p.add_argument(
+        "--engine", default=None, help="engine: motion, module:load or /path/file.py:load (env KINEMA_ENGINE)"
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device(s) of the engine processes, e.g. cuda:0 or cuda:0,cuda:1 (env KINEMA_DEVICES)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="engine processes (default: one per --device, else KINEMA_WORKERS or 1)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="local scratch (work files); with SQLite also the database (env KINEMA_DATA_DIR)",
+    )
     add_database_args(p)
     p.set_defaults(func=run)
 
@@ -78,8 +91,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     dispatcher = Dispatcher(settings, store, feed, open_storage(settings))
     await dispatcher.start()
     devices = ",".join(settings.device_for(i) for i in range(settings.workers))
-    print(f"kinema worker: {settings.workers} engine process(es) [{devices}], engine {settings.engine},"
-          f" database {describe(settings)}, files {settings.files_dir}", flush=True)
+    print(
+        f"kinema worker: {settings.workers} engine process(es) [{devices}], engine {settings.engine},"
+        f" database {describe(settings)}, files {settings.files_dir}",
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:

@@ -66,9 +66,11 @@ def fit_image(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str
     else:  # taller: crop top and bottom
         cw, ch = iw, max(round(iw * h / w), 1)
     x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-    crop = np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw])
-    note = (f"{iw}x{ih} has another aspect ratio than the output {w}x{h}: centre crop {cw}x{ch} at "
-            f"({x0}, {y0}), not stretched")
+    crop = np.ascontiguousarray(image[y0 : y0 + ch, x0 : x0 + cw])
+    note = (
+        f"{iw}x{ih} has another aspect ratio than the output {w}x{h}: centre crop {cw}x{ch} at "
+        f"({x0}, {y0}), not stretched"
+    )
     return resize_image(crop, size), note
 
 

@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected, StoreUnavailable
+from kinema.errors import KinemaError, RequestCancelled, RunnerDisconnected
 from kinema.jobs.events import (
     JobDone,
     JobLog,

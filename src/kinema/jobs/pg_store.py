@@ -28,8 +28,8 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kinema.jobs.pg_schema import upgrade
-from kinema.jobs.sqlite_schema import input_summary
 from kinema.jobs.sqlite_rows import COLS, row_job, webhook_error
+from kinema.jobs.sqlite_schema import input_summary
 from kinema.jobs.states import DeliveryState, JobState, check_transition
 from kinema.jobs.store import (
     MAX_ATTEMPTS,
@@ -235,8 +235,18 @@ class PgJobStore:
             conn.execute(
                 "INSERT INTO jobs (id, key_id, state, priority, payload, input_summary, base_url, webhook_url,"
                 " created_at, start_deadline) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (rid, key_id, JobState.QUEUED.value, int(priority), text, summary, base_url, webhook_url,
-                 self._clock(), start_deadline),
+                (
+                    rid,
+                    key_id,
+                    JobState.QUEUED.value,
+                    int(priority),
+                    text,
+                    summary,
+                    base_url,
+                    webhook_url,
+                    self._clock(),
+                    start_deadline,
+                ),
             )
             job = self._load(conn, rid)
         assert job is not None
@@ -312,8 +322,7 @@ class PgJobStore:
     def logs(self, request_id: str, start: int = 0) -> list[LogEntry]:
         rows = self._read(
             lambda c: c.execute(
-                "SELECT idx, message, level, ts, source FROM job_logs WHERE request_id = %s AND idx >= %s"
-                " ORDER BY idx",
+                "SELECT idx, message, level, ts, source FROM job_logs WHERE request_id = %s AND idx >= %s ORDER BY idx",
                 (request_id, start),
             ).fetchall()
         )
@@ -397,9 +406,13 @@ class PgJobStore:
                     out.append(self._finish(conn, job, cancelled_outcome(), now))
                 elif job.attempts < max_attempts:
                     check_transition(job.state, JobState.QUEUED)
-                    self._log(conn, job.id,
-                              "the runner stopped answering (its lease lapsed); running the request again", "WARN",
-                              now)
+                    self._log(
+                        conn,
+                        job.id,
+                        "the runner stopped answering (its lease lapsed); running the request again",
+                        "WARN",
+                        now,
+                    )
                     conn.execute(
                         "UPDATE jobs SET state = %s, worker_id = NULL, lease_until = NULL, started_at = NULL,"
                         " progress_stage = NULL, progress_step = NULL, progress_total = NULL WHERE id = %s",
@@ -417,8 +430,7 @@ class PgJobStore:
         out: builtins.list[Job] = []
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT {COLS} FROM jobs WHERE state = %s AND start_deadline < %s ORDER BY seq"
-                " FOR UPDATE SKIP LOCKED",
+                f"SELECT {COLS} FROM jobs WHERE state = %s AND start_deadline < %s ORDER BY seq FOR UPDATE SKIP LOCKED",
                 (JobState.QUEUED.value, now),
             ).fetchall()
             for job in map(row_job, rows):

@@ -27,8 +27,8 @@ import httpx
 
 from kinema import __version__
 from kinema.addresses import address_problem
-from kinema.jobs import signing
 from kinema.errors import StoreUnavailable
+from kinema.jobs import signing
 from kinema.jobs.states import DeliveryState, check_delivery_transition
 from kinema.jobs.webhook_message import DestinationRefused, check_webhook_url, insert_delivery, webhook_body
 from kinema.settings import Settings
@@ -176,9 +176,7 @@ class WebhookOutbox:
                     if self._clock() - self._last_purge >= PURGE_EVERY_S:
                         self._last_purge = self._clock()
                         await asyncio.to_thread(self.purge)
-                    rows = await asyncio.to_thread(
-                        self._claim_due, MAX_CONCURRENT - len(self._inflight), self._busy()
-                    )
+                    rows = await asyncio.to_thread(self._claim_due, MAX_CONCURRENT - len(self._inflight), self._busy())
                     for row in rows:
                         task = asyncio.create_task(self._attempt(row))
                         self._inflight[row["id"]] = (row["user_id"], task)

@@ -83,12 +83,16 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(
-                f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}"
-            )
+            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
         rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        yuv = rgb.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG,
-                           dst_color_trc=_BT709, dst_color_primaries=_BT709, interpolation=_TO_YUV)
+        yuv = rgb.reformat(
+            format="yuv420p",
+            dst_colorspace=Colorspace.ITU709,
+            dst_color_range=ColorRange.MPEG,
+            dst_color_trc=_BT709,
+            dst_color_primaries=_BT709,
+            interpolation=_TO_YUV,
+        )
         for packet in self._stream.encode(yuv):
             self._container.mux(packet)
         self.frames += 1

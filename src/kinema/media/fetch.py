@@ -24,7 +24,7 @@ import ipaddress
 import socket
 import time
 import urllib.parse
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -61,8 +61,15 @@ def _system_resolver(host: str, port: int) -> list[str]:
 
 def _bad_redirect(loc: Loc, scheme: str | None = None) -> FetchError:
     target = f"a {scheme}: URL" if scheme else "a URL that is not http(s)"
-    return FetchError([error_item(loc, f"the server redirected to {target}; kinema follows redirects to http and "
-                                       "https URLs only", "url_scheme")])
+    return FetchError(
+        [
+            error_item(
+                loc,
+                f"the server redirected to {target}; kinema follows redirects to http and https URLs only",
+                "url_scheme",
+            )
+        ]
+    )
 
 
 def _short(url: str) -> str:
@@ -97,8 +104,11 @@ def check_data_uri_sizes(req: KlingInput, max_bytes: int) -> None:
     for loc, url in fields:
         size = data_uri_size(url) if url else None
         if size is not None and size > max_bytes + 2:
-            errors.append(error_item(loc, f"the data URI holds about {size} bytes; at most {max_bytes} are allowed",
-                                     "fetch_too_large"))
+            errors.append(
+                error_item(
+                    loc, f"the data URI holds about {size} bytes; at most {max_bytes} are allowed", "fetch_too_large"
+                )
+            )
     if errors:
         raise InputError(errors)
 
@@ -171,9 +181,7 @@ class Fetcher:
     def _check_target(self, url: httpx.URL, loc: Loc) -> str:
         """Resolve and vet the URL's host; returns the address to connect to."""
         if url.scheme not in {"http", "https"}:
-            raise FetchError.single(
-                loc, f"URLs must be http, https or data URIs, got {url.scheme!r}", "url_scheme"
-            )
+            raise FetchError.single(loc, f"URLs must be http, https or data URIs, got {url.scheme!r}", "url_scheme")
         host = url.host
         if not host:
             raise FetchError.single(loc, "the URL has no host", "url_invalid")
@@ -199,8 +207,7 @@ class Fetcher:
                 where = f"{host} resolves to {ip}" if literal is None else f"{host} is"
                 raise FetchError.single(
                     loc,
-                    f"{where}, {problem}, which kinema does not fetch "
-                    f"(set KINEMA_FETCH_ALLOW to allow it)",
+                    f"{where}, {problem}, which kinema does not fetch (set KINEMA_FETCH_ALLOW to allow it)",
                     "fetch_refused",
                 )
         return addresses[0]
@@ -215,8 +222,12 @@ class Fetcher:
             for _hop in range(MAX_REDIRECTS + 1):
                 address = self._check_target(current, loc)
                 target = current.copy_with(host=address)
-                headers = {"Host": current.netloc.decode("ascii"), "User-Agent": "kinema-fetch",
-                           "Accept": "image/*,*/*;q=0.5", "Accept-Encoding": "identity"}
+                headers = {
+                    "Host": current.netloc.decode("ascii"),
+                    "User-Agent": "kinema-fetch",
+                    "Accept": "image/*,*/*;q=0.5",
+                    "Accept-Encoding": "identity",
+                }
                 extensions = {"sni_hostname": current.host} if current.scheme == "https" else {}
                 # Every hop (redirects included) shares the one overall deadline.
                 left = deadline - time.monotonic()
@@ -224,8 +235,13 @@ class Fetcher:
                     raise FetchError.single(
                         loc, f"fetching {_short(url)} took longer than {self.timeout_s:g} s", "fetch_timeout"
                     )
-                request = client.build_request("GET", target, headers=headers, extensions=extensions,
-                                               timeout=httpx.Timeout(min(left, 10.0), read=left))
+                request = client.build_request(
+                    "GET",
+                    target,
+                    headers=headers,
+                    extensions=extensions,
+                    timeout=httpx.Timeout(min(left, 10.0), read=left),
+                )
                 try:
                     response = client.send(request, stream=True)
                 except httpx.TimeoutException:
@@ -252,7 +268,8 @@ class Fetcher:
                         continue
                     if response.status_code != 200:
                         raise FetchError.single(
-                            loc, f"fetching {_short(url)} failed: the server answered HTTP {response.status_code}",
+                            loc,
+                            f"fetching {_short(url)} failed: the server answered HTTP {response.status_code}",
                             "fetch_failed",
                         )
                     return self._read_capped(response, url, loc, deadline)
@@ -272,9 +289,7 @@ class Fetcher:
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise FetchError.single(
-                        loc, f"the file is larger than {self.max_bytes} bytes", "fetch_too_large"
-                    )
+                    raise FetchError.single(loc, f"the file is larger than {self.max_bytes} bytes", "fetch_too_large")
                 if time.monotonic() > deadline:
                     raise FetchError.single(
                         loc, f"fetching {_short(url)} took longer than {self.timeout_s:g} s", "fetch_timeout"
@@ -283,5 +298,7 @@ class Fetcher:
         except httpx.TimeoutException:
             raise FetchError.single(loc, f"fetching {_short(url)} timed out", "fetch_timeout") from None
         except httpx.HTTPError as exc:
-            raise FetchError.single(loc, f"could not fetch {_short(url)}: {type(exc).__name__}", "fetch_failed") from None
+            raise FetchError.single(
+                loc, f"could not fetch {_short(url)}: {type(exc).__name__}", "fetch_failed"
+            ) from None
         return b"".join(chunks)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -164,9 +165,7 @@ def mask_pixels(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8) >= MASK_THRESHOLD
 
 
-def check_mask_shapes(
-    image_size: tuple[int, int], masks: Sequence[tuple[Loc, np.ndarray]]
-) -> None:
+def check_mask_shapes(image_size: tuple[int, int], masks: Sequence[tuple[Loc, np.ndarray]]) -> None:
     """Masks share one resolution and the image's aspect ratio, and select something.
 
     ``image_size`` is (width, height). Every problem is reported, each under its mask's ``loc``.
@@ -177,26 +176,32 @@ def check_mask_shapes(
     for loc, mask in masks:
         mh, mw = mask.shape[:2]
         if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
-            errors.append(error_item(
-                loc,
-                f"the mask is {mw}x{mh} but the image is {iw}x{ih}: a mask must have the image's aspect ratio",
-                "mask_aspect",
-            ))
+            errors.append(
+                error_item(
+                    loc,
+                    f"the mask is {mw}x{mh} but the image is {iw}x{ih}: a mask must have the image's aspect ratio",
+                    "mask_aspect",
+                )
+            )
         elif first is None:
             first = (mw, mh)
         elif (mw, mh) != first:
-            errors.append(error_item(
-                loc,
-                f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}: all masks must share one resolution",
-                "mask_resolution",
-            ))
+            errors.append(
+                error_item(
+                    loc,
+                    f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}: all masks must share one resolution",
+                    "mask_resolution",
+                )
+            )
         if not mask.any():
-            errors.append(error_item(
-                loc,
-                "the mask selects no pixel: paint the region white (luminance ≥ 128) on black, "
-                "or opaque on a transparent background",
-                "mask_empty",
-            ))
+            errors.append(
+                error_item(
+                    loc,
+                    "the mask selects no pixel: paint the region white (luminance ≥ 128) on black, "
+                    "or opaque on a transparent background",
+                    "mask_empty",
+                )
+            )
     if errors:
         raise InputError(errors)
 
@@ -208,5 +213,7 @@ def full_mask_warning(loc: Loc, mask: np.ndarray) -> str | None:
     parts = [str(p) for p in loc if p != "body"]
     field = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts).lstrip(".")
     effect = "the whole image stays still" if parts[:1] == ["static_mask_url"] else "the whole image moves"
-    return (f"{field}: the mask selects every pixel, so {effect}; a mask selects white pixels "
-            "(or opaque ones when it has transparent pixels)")
+    return (
+        f"{field}: the mask selects every pixel, so {effect}; a mask selects white pixels "
+        "(or opaque ones when it has transparent pixels)"
+    )

@@ -7,7 +7,8 @@ body as its result). Every problem found is reported, each under its own ``loc``
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,12 +90,14 @@ def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int, warn: WarnF
         for i, (_, points) in enumerate(dynamic):
             for j, (x, y) in enumerate(points):
                 if not (0 <= x < w and 0 <= y < h):
-                    errors.append(error_item(
-                        ["body", "dynamic_masks", i, "trajectories", j],
-                        f"point ({x}, {y}) is outside the {w}x{h} image: x must be 0..{w - 1} and y 0..{h - 1} "
-                        "(pixels of the input image, origin at the bottom-left corner)",
-                        "trajectory_point_outside",
-                    ))
+                    errors.append(
+                        error_item(
+                            ["body", "dynamic_masks", i, "trajectories", j],
+                            f"point ({x}, {y}) is outside the {w}x{h} image: x must be 0..{w - 1} and y 0..{h - 1} "
+                            "(pixels of the input image, origin at the bottom-left corner)",
+                            "trajectory_point_outside",
+                        )
+                    )
     if errors:
         raise InputError(errors)
     for note in notes:  # only for a request that is accepted

@@ -41,7 +41,15 @@ from kinema.errors import StorageError
 from kinema.media.storage import FileStorage, OwnUrls, StoredFile, sniff_content_type
 from kinema.settings import Settings
 
-__all__ = ["ADDRESSING_STYLES", "DOWNLOAD_MODES", "S3Location", "S3Storage", "S3StoredFile", "open_s3_storage", "parse_s3_url"]
+__all__ = [
+    "ADDRESSING_STYLES",
+    "DOWNLOAD_MODES",
+    "S3Location",
+    "S3Storage",
+    "S3StoredFile",
+    "open_s3_storage",
+    "parse_s3_url",
+]
 
 #: ``KINEMA_S3_DOWNLOADS`` values.
 DOWNLOAD_MODES = ("redirect", "stream")
@@ -85,8 +93,16 @@ class S3StoredFile(StoredFile):
 class S3Storage:
     """Implements :class:`~kinema.media.storage.Storage` and the API's file methods over one bucket/prefix."""
 
-    def __init__(self, client: Any, location: S3Location, own: OwnUrls | None = None, *,
-                 downloads: str = "stream", presign_client: Any = None, presign_expires_s: float = 3600.0):
+    def __init__(
+        self,
+        client: Any,
+        location: S3Location,
+        own: OwnUrls | None = None,
+        *,
+        downloads: str = "stream",
+        presign_client: Any = None,
+        presign_expires_s: float = 3600.0,
+    ):
         if downloads not in DOWNLOAD_MODES:
             raise ValueError(f"KINEMA_S3_DOWNLOADS must be one of {', '.join(DOWNLOAD_MODES)}, not {downloads!r}")
         self.client = client
@@ -104,8 +120,12 @@ class S3Storage:
     parse_url_path = staticmethod(FileStorage.parse_url_path)
 
     def file_json(self, f: StoredFile, base_url: str) -> dict[str, Any]:
-        return {"url": base_url.rstrip("/") + self.url_path(f), "content_type": f.content_type,
-                "file_name": f.file_name, "file_size": f.size}
+        return {
+            "url": base_url.rstrip("/") + self.url_path(f),
+            "content_type": f.content_type,
+            "file_name": f.file_name,
+            "file_size": f.size,
+        }
 
     def describe(self) -> str:
         return f"s3://{self.location.bucket}/{self.location.prefix}"
@@ -116,8 +136,9 @@ class S3Storage:
         with source.open("rb") as fh:
             head = fh.read(16)
             fh.seek(0)
-            stored = self._write(fh, source.stat().st_size, head, self.new_id(), file_name, content_type,
-                                 what="storing the output")
+            stored = self._write(
+                fh, source.stat().st_size, head, self.new_id(), file_name, content_type, what="storing the output"
+            )
         source.unlink(missing_ok=True)  # the interface moves the file
         return self.file_json(stored, base_url)
 
@@ -137,8 +158,17 @@ class S3Storage:
             raise StorageError(f"reading {url} from the object store failed: {exc}") from exc
 
     # Writing ------------------------------------------------------------------------------
-    def _write(self, body: IO[bytes], size: int, head: bytes, file_id: str, file_name: str | None,
-               content_type: str | None, *, what: str) -> S3StoredFile:
+    def _write(
+        self,
+        body: IO[bytes],
+        size: int,
+        head: bytes,
+        file_id: str,
+        file_name: str | None,
+        content_type: str | None,
+        *,
+        what: str,
+    ) -> S3StoredFile:
         sniffed = sniff_content_type(head)
         # As the local storage does: trust the bytes over a declared type.
         ctype = sniffed or (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
@@ -146,23 +176,41 @@ class S3Storage:
         key = self.location.key(file_id, name)
         created = time.time()
         try:
-            self.client.put_object(Bucket=self.location.bucket, Key=key, Body=body, ContentLength=size,
-                                   ContentType=ctype, Metadata={_CREATED: repr(created)})
+            self.client.put_object(
+                Bucket=self.location.bucket,
+                Key=key,
+                Body=body,
+                ContentLength=size,
+                ContentType=ctype,
+                Metadata={_CREATED: repr(created)},
+            )
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"{what} failed: {exc}") from exc
         return S3StoredFile(file_id, name, ctype, size, Path(key), created, key=key)
 
-    def save_bytes(self, data: bytes, *, file_name: str | None = None,
-                   content_type: str | None = None) -> S3StoredFile:
+    def save_bytes(self, data: bytes, *, file_name: str | None = None, content_type: str | None = None) -> S3StoredFile:
         with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as fh:
             fh.write(data)
             fh.seek(0)
-            return self._write(fh, len(data), data[:16], self.new_id(), file_name, content_type,  # type: ignore[arg-type]
-                               what="storing the upload")
+            return self._write(
+                fh,
+                len(data),
+                data[:16],
+                self.new_id(),
+                file_name,
+                content_type,  # type: ignore[arg-type]
+                what="storing the upload",
+            )
 
-    async def asave_stream(self, chunks: AsyncIterable[bytes], *, max_bytes: int,
-                           file_name: str | None = None, content_type: str | None = None,
-                           file_id: str | None = None) -> S3StoredFile:
+    async def asave_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        file_name: str | None = None,
+        content_type: str | None = None,
+        file_id: str | None = None,
+    ) -> S3StoredFile:
         """Spool the stream under ``max_bytes`` (``ValueError`` past it: no object is written), then put it."""
         file_id = file_id or self.new_id()
         if self.parse_url_path(f"/files/{file_id}/x") is None:
@@ -180,8 +228,16 @@ class S3Storage:
                     head += chunk[: 16 - len(head)]
                 fh.write(chunk)
             fh.seek(0)
-            return await asyncio.to_thread(self._write, fh, size, head, file_id, file_name,  # type: ignore[arg-type]
-                                           content_type, what="storing the upload")
+            return await asyncio.to_thread(
+                self._write,
+                fh,
+                size,
+                head,
+                file_id,
+                file_name,  # type: ignore[arg-type]
+                content_type,
+                what="storing the upload",
+            )
 
     # Reading ------------------------------------------------------------------------------
     def get(self, file_id: str, name: str | None = None) -> S3StoredFile | None:
@@ -207,8 +263,15 @@ class S3Storage:
             created = float(meta[_CREATED])
         except (KeyError, ValueError):
             created = head["LastModified"].timestamp()
-        return S3StoredFile(file_id, name, head.get("ContentType") or "application/octet-stream",
-                            int(head["ContentLength"]), Path(key), created, key=key)
+        return S3StoredFile(
+            file_id,
+            name,
+            head.get("ContentType") or "application/octet-stream",
+            int(head["ContentLength"]),
+            Path(key),
+            created,
+            key=key,
+        )
 
     def presigned_url(self, f: S3StoredFile) -> str:
         """A time-limited ``GetObject`` URL for ``f`` (on ``KINEMA_S3_PUBLIC_ENDPOINT_URL`` when set)."""
@@ -252,7 +315,7 @@ class S3Storage:
 
     def _delete_keys(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            batch = [{"Key": k} for k in keys[i:i + 1000]]
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
             try:
                 self.client.delete_objects(Bucket=self.location.bucket, Delete={"Objects": batch, "Quiet": True})
             except (ClientError, BotoCoreError) as exc:
@@ -280,7 +343,7 @@ class S3Storage:
         old: list[str] = []
         files: set[str] = set()
         for key, modified in self._keys(self.location.prefix):
-            rest = key[len(self.location.prefix):].split("/")
+            rest = key[len(self.location.prefix) :].split("/")
             if len(rest) != 2 or self.parse_url_path(f"/files/{rest[0]}/{rest[1] or 'x'}") is None:
                 continue  # not one of ours (another tool's object under the same prefix)
             if modified < cutoff:
@@ -298,8 +361,9 @@ def _missing(exc: ClientError) -> bool:
 def _client(settings: Settings, endpoint_url: str | None) -> Any:
     config = Config(s3={"addressing_style": settings.s3_addressing_style}, retries={"mode": "standard"})
     # endpoint_url/region None: boto3 reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS_REGION itself.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=settings.s3_region,
-                                          config=config)
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=settings.s3_region, config=config
+    )
 
 
 def open_s3_storage(settings: Settings) -> S3Storage:
@@ -307,9 +371,17 @@ def open_s3_storage(settings: Settings) -> S3Storage:
     assert settings.storage_url is not None
     location = parse_s3_url(settings.storage_url)
     if settings.s3_addressing_style not in ADDRESSING_STYLES:
-        raise ValueError(f"KINEMA_S3_ADDRESSING_STYLE must be one of {', '.join(ADDRESSING_STYLES)},"
-                         f" not {settings.s3_addressing_style!r}")
+        raise ValueError(
+            f"KINEMA_S3_ADDRESSING_STYLE must be one of {', '.join(ADDRESSING_STYLES)},"
+            f" not {settings.s3_addressing_style!r}"
+        )
     client = _client(settings, settings.s3_endpoint_url)
     presign = _client(settings, settings.s3_public_endpoint_url) if settings.s3_public_endpoint_url else None
-    return S3Storage(client, location, OwnUrls.of(settings), downloads=settings.s3_downloads,
-                     presign_client=presign, presign_expires_s=settings.s3_presign_expires_s)
+    return S3Storage(
+        client,
+        location,
+        OwnUrls.of(settings),
+        downloads=settings.s3_downloads,
+        presign_client=presign,
+        presign_expires_s=settings.s3_presign_expires_s,
+    )

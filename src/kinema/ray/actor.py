@@ -81,7 +81,9 @@ class EngineActor:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         # JobRunner only ever calls send(event); its annotation names the worker process's pipe wrapper.
         self.runner = JobRunner(
-            Pipeline(settings, engine, local=self.storage.read_own), self.storage, self.work_dir,
+            Pipeline(settings, engine, local=self.storage.read_own),
+            self.storage,
+            self.work_dir,
             self._on_event,  # type: ignore[arg-type]
             engine_note=f"load: engine ready on {self.device} in Ray actor {index} (loaded once in {self.load_s:.2f} s)",
         )
@@ -91,14 +93,22 @@ class EngineActor:
         self.jobs_run = 0
         self._thread = threading.Thread(target=self._serve, name="kinema-actor-claim", daemon=True)
         self._thread.start()
-        log.info("ray actor ready", extra={"worker": self.worker_id, "device": self.device,
-                                           "load_s": round(self.load_s, 3)})
+        log.info(
+            "ray actor ready", extra={"worker": self.worker_id, "device": self.device, "load_s": round(self.load_s, 3)}
+        )
 
     # Remote methods ---------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        return {"worker": self.worker_id, "pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
-                "load_s": self.load_s, "job": self.job_id, "jobs_run": self.jobs_run,
-                "alive": self._thread.is_alive()}
+        return {
+            "worker": self.worker_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "device": self.device,
+            "load_s": self.load_s,
+            "job": self.job_id,
+            "jobs_run": self.jobs_run,
+            "alive": self._thread.is_alive(),
+        }
 
     def stop(self) -> None:
         """Claim nothing more (a running job keeps its lease until the actor is killed)."""
@@ -165,19 +175,28 @@ class EngineActor:
             if state is JobState.CANCELLING or (state is None and beat):
                 if cancel_at is None:
                     cancel_at = now
-                    log.info("cancelling" if state else "lease lost; stopping the job",
-                             extra={"request_id": request_id, "worker": self.worker_id})
+                    log.info(
+                        "cancelling" if state else "lease lost; stopping the job",
+                        extra={"request_id": request_id, "worker": self.worker_id},
+                    )
                 self.runner.cancel.set()
             if cancel_at is not None and now - cancel_at > self.settings.cancel_grace_s:
                 self._abandon(request_id)
 
     def _abandon(self, request_id: str) -> None:
         """The engine ignored the cancel for the grace period: end the job, then this process (Ray restarts it)."""
-        log.warning("the engine ignored the cancel for %.1f s; restarting the actor", self.settings.cancel_grace_s,
-                    extra={"request_id": request_id, "worker": self.worker_id})
+        log.warning(
+            "the engine ignored the cancel for %.1f s; restarting the actor",
+            self.settings.cancel_grace_s,
+            extra={"request_id": request_id, "worker": self.worker_id},
+        )
         try:
-            self.store.append_log(request_id, "the engine ignored the cancel grace period; its Ray actor was restarted",
-                                  "WARN", time.time())
+            self.store.append_log(
+                request_id,
+                "the engine ignored the cancel grace period; its Ray actor was restarted",
+                "WARN",
+                time.time(),
+            )
             self.store.complete(request_id, error_outcome(RequestCancelled()), worker_id=self.worker_id)
         finally:
             shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -190,8 +209,14 @@ class EngineActor:
         elif isinstance(event, JobProgress):
             self._write(self.store.set_progress, event.request_id, event.progress)
         elif isinstance(event, JobDone):
-            outcome = Outcome(event.status_code, event.body, event.error_type, output=event.output,
-                              inference_time=event.inference_time, billed_seconds=event.billed_seconds)
+            outcome = Outcome(
+                event.status_code,
+                event.body,
+                event.error_type,
+                output=event.output,
+                inference_time=event.inference_time,
+                billed_seconds=event.billed_seconds,
+            )
             # Waited for: the next claim comes after this job's outcome is in the store.
             self._writes.submit(self._complete, event.request_id, outcome).result()
 
@@ -201,6 +226,7 @@ class EngineActor:
                 fn(*args)
             except Exception as exc:  # noqa: BLE001 - a lost log line must not stop the job
                 log.warning("store write failed: %s", exc)
+
         self._writes.submit(run)
 
     def _complete(self, request_id: str, outcome: Outcome) -> None:
@@ -208,8 +234,10 @@ class EngineActor:
         while True:
             try:
                 self.store.complete(request_id, outcome, worker_id=self.worker_id)
-                log.info("job completed", extra={"request_id": request_id, "status": outcome.status_code,
-                                                 "worker": self.worker_id})
+                log.info(
+                    "job completed",
+                    extra={"request_id": request_id, "status": outcome.status_code, "worker": self.worker_id},
+                )
                 return
             except StoreUnavailable as exc:
                 if time.monotonic() > give_up:
@@ -228,7 +256,7 @@ def _sweep_dead_work_dirs(settings: Settings) -> None:
         return
     host = socket.gethostname()
     for folder in root.iterdir():
-        rest = folder.name[len(host) + 1:] if folder.name.startswith(host + "-") else ""
+        rest = folder.name[len(host) + 1 :] if folder.name.startswith(host + "-") else ""
         pid = rest.split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)

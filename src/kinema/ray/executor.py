@@ -41,8 +41,11 @@ def actor_gpus(settings: Settings) -> float:
     """GPUs per actor: ``KINEMA_RAY_NUM_GPUS``, else 0 for the weight-free motion engine and 1 for any other."""
     if settings.ray_num_gpus >= 0:
         return settings.ray_num_gpus
-    return 0.0 if settings.engine in (DEFAULT_ENGINE, "kinema.engines.motion:load", "kinema.engines.motion:render") \
+    return (
+        0.0
+        if settings.engine in (DEFAULT_ENGINE, "kinema.engines.motion:load", "kinema.engines.motion:render")
         else 1.0
+    )
 
 
 def passed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -77,15 +80,21 @@ class RayExecutor:
         if gpus > 0:
             total = float(ray.cluster_resources().get("GPU", 0.0))
             if total < gpus:
-                raise RuntimeError(f"the Ray cluster has {total:g} GPUs; an actor needs {gpus:g}"
-                                   " (set KINEMA_RAY_NUM_GPUS=0 for a CPU engine)")
+                raise RuntimeError(
+                    f"the Ray cluster has {total:g} GPUs; an actor needs {gpus:g}"
+                    " (set KINEMA_RAY_NUM_GPUS=0 for a CPU engine)"
+                )
             return int(total // gpus)
         return max(1, self.settings.workers)
 
     def start(self) -> None:
         if not ray.is_initialized():
-            ray.init(address=self.address, namespace=self.settings.ray_namespace, log_to_driver=True,
-                     include_dashboard=False if self.address is None else None)
+            ray.init(
+                address=self.address,
+                namespace=self.settings.ray_namespace,
+                log_to_driver=True,
+                include_dashboard=False if self.address is None else None,
+            )
             self._connected = True
         gpus = actor_gpus(self.settings)
         count = self.actor_count()
@@ -105,14 +114,22 @@ class RayExecutor:
             # ray.remote's class wrapper is untyped: .options/.remote are added at run time.
             actor_class: Any = _RemoteEngineActor
             self.actors.append(actor_class.options(**options).remote(self.settings, i))
-        log.info("ray actors started", extra={"actors": count, "num_gpus": gpus, "num_cpus": self.settings.ray_num_cpus,
-                                              "address": self.settings.ray_address})
+        log.info(
+            "ray actors started",
+            extra={
+                "actors": count,
+                "num_gpus": gpus,
+                "num_cpus": self.settings.ray_num_cpus,
+                "address": self.settings.ray_address,
+            },
+        )
 
     def wait_ready(self, timeout: float) -> list[dict[str, Any]]:
         """Every actor's ``info()`` once its engine is loaded; raises if one fails within ``timeout``."""
         deadline = time.monotonic() + timeout
-        infos: list[dict[str, Any]] = ray.get([a.info.remote() for a in self.actors],
-                                              timeout=max(0.1, deadline - time.monotonic()))
+        infos: list[dict[str, Any]] = ray.get(
+            [a.info.remote() for a in self.actors], timeout=max(0.1, deadline - time.monotonic())
+        )
         for info in infos:
             log.info("ray actor ready", extra={k: info[k] for k in ("worker", "host", "device", "load_s")})
         return infos

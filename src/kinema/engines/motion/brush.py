@@ -48,7 +48,7 @@ def make_layer(image: np.ndarray, background: np.ndarray, matte: Matte, offsets:
     """The RGBA layer of ``matte``: the object's colour (background's share removed) and its alpha."""
     h, w = matte.alpha.shape
     x0, y0 = matte.x0, matte.y0
-    colour = foreground_colour(image[y0:y0 + h, x0:x0 + w], background[y0:y0 + h, x0:x0 + w], matte.alpha)
+    colour = foreground_colour(image[y0 : y0 + h, x0 : x0 + w], background[y0 : y0 + h, x0 : x0 + w], matte.alpha)
     patch = np.dstack([colour, np.rint(matte.alpha * 255).astype(np.uint8)])
     # One more transparent pixel all round (colour replicated) so sub-pixel shifts never darken an edge.
     patch = cv2.copyMakeBorder(patch, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
@@ -81,8 +81,13 @@ def fill_background(base: np.ndarray, dynamic_masks: list[np.ndarray], static: n
 class BrushScene:
     """Builds brush frames: ``frame(i)`` composites every layer at its frame-``i`` displacement."""
 
-    def __init__(self, base: np.ndarray, static_mask: np.ndarray | None, dynamic_masks: list[np.ndarray],
-                 offsets: list[np.ndarray]):
+    def __init__(
+        self,
+        base: np.ndarray,
+        static_mask: np.ndarray | None,
+        dynamic_masks: list[np.ndarray],
+        offsets: list[np.ndarray],
+    ):
         # 1. Each painted mask refined to the object's edges, with a soft alpha (matte.py).
         self.base = base
         self.height, self.width = base.shape[:2]
@@ -95,8 +100,7 @@ class BrushScene:
         self.static = static_mask if static_mask is not None and static_mask.any() else None
         self.background = fill_background(base, supports, self.static)
         # 3. Layers, in drawing order (later masks over earlier ones), in the objects' own colours.
-        self.layers = [make_layer(base, self.background, m, o)
-                       for m, o in zip(mattes, offsets) if m is not None]
+        self.layers = [make_layer(base, self.background, m, o) for m, o in zip(mattes, offsets) if m is not None]
         self.static_box = bbox(self.static) if self.static is not None else None
 
     def frame(self, i: int) -> np.ndarray:
@@ -140,20 +144,20 @@ class BrushScene:
         travel = float(np.hypot(*velocity)) * SHUTTER
         margin = 0
         if travel > BLUR_MIN_PX:
-            patch, margin = _blurred(patch, fx, fy, velocity * SHUTTER,
-                                     min(BLUR_SAMPLES_MAX, int(np.ceil(travel)) + 1))
+            patch, margin = _blurred(patch, fx, fy, velocity * SHUTTER, min(BLUR_SAMPLES_MAX, int(np.ceil(travel)) + 1))
         elif fx > 1e-6 or fy > 1e-6:
             ph, pw = patch.shape[:2]
             shift = np.float32([[1, 0, fx], [0, 1, fy]])
-            patch = cv2.warpAffine(patch, shift, (pw + 1, ph + 1), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
+            patch = cv2.warpAffine(
+                patch, shift, (pw + 1, ph + 1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         ph, pw = patch.shape[:2]
         x0, y0 = layer.x0 + ix - margin, layer.y0 + iy - margin
         cx0, cy0 = max(x0, 0), max(y0, 0)
         cx1, cy1 = min(x0 + pw, self.width), min(y0 + ph, self.height)
         if cx0 >= cx1 or cy0 >= cy1:
             return None
-        src = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+        src = patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         dst = out[cy0:cy1, cx0:cx1]
         weight = cv2.multiply(src[..., 3], 1.0 / 255.0, dtype=cv2.CV_32F)
         blended = cv2.blendLinear(np.ascontiguousarray(src[..., :3]), dst, weight, 1.0 - weight)
@@ -177,8 +181,7 @@ def _blurred(patch: np.ndarray, fx: float, fy: float, sweep: np.ndarray, samples
     acc = np.zeros((size[1], size[0], 4), np.float32)
     for s in np.linspace(-0.5, 0.5, samples):
         m = np.float32([[1, 0, fx + reach + s * sweep[0]], [0, 1, fy + reach + s * sweep[1]]])
-        cv2.accumulate(cv2.warpAffine(premult, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT),
-                       acc)
+        cv2.accumulate(cv2.warpAffine(premult, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), acc)
     a = acc[..., 3]
     out = np.empty((size[1], size[0], 4), np.uint8)
     scale = 255.0 / np.maximum(a, 1e-3)

@@ -59,8 +59,16 @@ AMOUNTS: dict[str, dict[str, float]] = {
     "shake": {"shake": 0.02},
 }
 #: The most each parameter may reach, whatever the phases and intensities add up to.
-LIMITS = {"zoom": math.log(2.2), "pan_x": 0.2, "pan_y": 0.2, "yaw": 6.0, "pitch": 6.0, "roll": 15.0,
-          "keystone": 0.25, "shake": 0.04}
+LIMITS = {
+    "zoom": math.log(2.2),
+    "pan_x": 0.2,
+    "pan_y": 0.2,
+    "yaw": 6.0,
+    "pitch": 6.0,
+    "roll": 15.0,
+    "keystone": 0.25,
+    "shake": 0.04,
+}
 _KEYS = ("zoom", "pan_x", "pan_y", "yaw", "pitch", "roll", "keystone", "anchor_y", "shake")
 #: The cover zoom curve is smoothed over this many frames (Gaussian sigma).
 _SMOOTH_FRAMES = 6.0
@@ -87,8 +95,9 @@ class CameraPlan:
         return drawn[:, :2] / drawn[:, 2:] - centre[:2]
 
 
-def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *, seed: int = 0,
-         fps: int = 30) -> CameraPlan:
+def plan(
+    phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *, seed: int = 0, fps: int = 30
+) -> CameraPlan:
     """The homographies of ``phases`` (each a list of (family, amount)), played one after the other.
 
     ``amount`` scales the family's :data:`AMOUNTS` (cfg_scale × intensity). Phases share the clip
@@ -115,12 +124,16 @@ def plan(phases: list[list[tuple[str, float]]], n: int, size: tuple[int, int], *
     notes: list[str] = []
     if cover.max() > 1.0005:
         reach = int(np.argmax(cover >= cover.max() - 1e-3 * (cover.max() - 1)))
-        notes.append(f"the view zooms in x{cover.max():.2f} (reached at {reach / fps:.1f} s) so that it stays "
-                     f"inside the picture: nothing outside the picture is invented")
+        notes.append(
+            f"the view zooms in x{cover.max():.2f} (reached at {reach / fps:.1f} s) so that it stays "
+            f"inside the picture: nothing outside the picture is invented"
+        )
     if asked_out < -1e-6:
-        notes.append(f"zooming out to x{math.exp(asked_out):.2f} of the first frame reduced to x1.00: a view "
-                     f"wider than the first frame would show what lies outside the picture, which this engine "
-                     f"does not invent (a tail image of the wider view, or a learned engine, can show it)")
+        notes.append(
+            f"zooming out to x{math.exp(asked_out):.2f} of the first frame reduced to x1.00: a view "
+            f"wider than the first frame would show what lies outside the picture, which this engine "
+            f"does not invent (a tail image of the wider view, or a learned engine, can show it)"
+        )
     if limited:
         notes.append("the move was limited (" + ", ".join(limited) + ") to keep enough of the picture in view")
     return CameraPlan(homs, cover, tuple(notes))
@@ -185,8 +198,13 @@ def _forward(p: dict[str, np.ndarray], k: int, size: tuple[int, int], shake: np.
     theta = math.radians(p["roll"][k] + shake[2])
     c, s = math.cos(theta), math.sin(theta)
     roll = np.array([[c, s, cx - c * cx - s * cy], [-s, c, cy + s * cx - c * cy], [0, 0, 1.0]])
-    move = np.array([[1, 0, -(p["pan_x"][k] * w + shake[0] * short) * z],
-                     [0, 1, -(p["pan_y"][k] * h + shake[1] * short) * z], [0, 0, 1.0]])
+    move = np.array(
+        [
+            [1, 0, -(p["pan_x"][k] * w + shake[0] * short) * z],
+            [0, 1, -(p["pan_y"][k] * h + shake[1] * short) * z],
+            [0, 0, 1.0],
+        ]
+    )
     return move @ roll @ zoom @ keystone @ turn
 
 
@@ -281,9 +299,21 @@ class CameraScene:
         if i == 0 or np.allclose(m, np.eye(3), atol=1e-12):
             return self.base.copy()
         if abs(m[2, 0]) + abs(m[2, 1]) < 1e-15:  # affine (zoom, slide, roll, shake): warpAffine is ~2x cheaper
-            cv2.warpAffine(self.canvas, m[:2] / m[2, 2], self.size, dst=self._view,
-                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+            cv2.warpAffine(
+                self.canvas,
+                m[:2] / m[2, 2],
+                self.size,
+                dst=self._view,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
         else:
-            cv2.warpPerspective(self.canvas, m, self.size, dst=self._view,
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+            cv2.warpPerspective(
+                self.canvas,
+                m,
+                self.size,
+                dst=self._view,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
         return cv2.cvtColor(self._view, cv2.COLOR_RGBA2RGB)

@@ -92,8 +92,10 @@ class Snow:
         cx, cy = self.scratch.carried(i)
         carry = 1.0 + PARALLAX * (1.0 - self.depth)
         y = np.mod(self.y0 + self.vy * i + cy * carry, h + 2 * pad) - pad
-        x = np.mod(self.x0 + self.vx * i + cx * carry + self.sway * np.sin(self.omega * i + self.phase),
-                   w + 2 * pad) - pad
+        x = (
+            np.mod(self.x0 + self.vx * i + cx * carry + self.sway * np.sin(self.omega * i + self.phase), w + 2 * pad)
+            - pad
+        )
         alpha, layer = self.scratch.alpha, self.scratch.layer
         alpha[...] = 0
         levels = np.round(self.level * opacity).astype(int)
@@ -180,8 +182,15 @@ class Haze:
     (in front of the camera); clouds fill the upper part of the frame.
     """
 
-    def __init__(self, size: tuple[int, int], rng: np.random.Generator, scratch: _Scratch, *, kind: str = "fog",
-                 intensity: float = 1.0):
+    def __init__(
+        self,
+        size: tuple[int, int],
+        rng: np.random.Generator,
+        scratch: _Scratch,
+        *,
+        kind: str = "fog",
+        intensity: float = 1.0,
+    ):
         if kind not in ("fog", "clouds"):
             raise ValueError(f"haze kind must be 'fog' or 'clouds', got {kind!r}")
         w, h = size
@@ -219,8 +228,14 @@ class Haze:
         for tex, speed, carry in zip(self.layers, self.drift, (1.0, 1.3), strict=True):
             shift = (self.direction * speed * i + carry * cx) / self.step
             m = np.float32([[1, 0, -shift], [0, 1, 0]])  # sideways only: the density profile is vertical
-            cv2.warpAffine(tex, m, (tw, thh), dst=self._small, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_WRAP)
+            cv2.warpAffine(
+                tex,
+                m,
+                (tw, thh),
+                dst=self._small,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_WRAP,
+            )
             # screen-blend the layers: 1 - (1 - a)(1 - b)
             total += self._small - total * self._small
         small = cv2.convertScaleAbs(total, alpha=255.0 * min(self.max_alpha, 0.9) * opacity)
@@ -251,8 +266,9 @@ class EffectStack:
     ``intensity`` maps an effect name to its intensity factor (default 1).
     """
 
-    def __init__(self, names: list[str], size: tuple[int, int], seed: int, *,
-                 intensity: dict[str, float] | None = None):
+    def __init__(
+        self, names: list[str], size: tuple[int, int], seed: int, *, intensity: dict[str, float] | None = None
+    ):
         unknown = set(names) - set(EFFECTS)
         if unknown:
             raise ValueError(f"unknown effects: {sorted(unknown)}")

@@ -13,9 +13,9 @@ Prompt effects (``effects.py``) apply in prompt and brush modes, never over the 
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -57,8 +57,9 @@ def mode_of(inputs: EngineInputs) -> str:
     return "tail" if inputs.tail_image is not None else "brush" if brush else "prompt"
 
 
-def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
-           log: LogFn | None = None) -> Iterator[np.ndarray]:
+def frames(
+    inputs: EngineInputs, size: tuple[int, int] | None = None, *, log: LogFn | None = None
+) -> Iterator[np.ndarray]:
     """Yield the ``inputs.num_frames`` RGB uint8 frames of the clip, one at a time.
 
     ``size`` (w, h) defaults to :func:`kinema.engines.output_size` of the image. Frame 0 is the
@@ -98,11 +99,14 @@ def frames(inputs: EngineInputs, size: tuple[int, int] | None = None, *,
     elif mode == "brush":
         static = resize_mask(inputs.static_mask, size) if inputs.static_mask is not None else None
         masks = [resize_mask(b.mask, size) for b in inputs.dynamic_brushes]
-        offsets = [path_offsets(trajectory_to_output(b.trajectory, image.shape, size), n)
-                   for b in inputs.dynamic_brushes]
+        offsets = [
+            path_offsets(trajectory_to_output(b.trajectory, image.shape, size), n) for b in inputs.dynamic_brushes
+        ]
         scene = BrushScene(base, static, masks, offsets)
-        say(f"brush: {len(scene.layers)} moving region(s), {scene.refined} refined to the object's edges"
-            + (", static region kept" if static is not None else ""))
+        say(
+            f"brush: {len(scene.layers)} moving region(s), {scene.refined} refined to the object's edges"
+            + (", static region kept" if static is not None else "")
+        )
         effects = _effects(told, size, seed, say, camera_applies=False)
         build, finish = scene.frame, scene.paste_static
     else:
@@ -138,8 +142,7 @@ def _camera_phases(told: Understanding) -> list[list[tuple[str, float]]]:
     return [[(m.family, told.strength * m.intensity) for m in phase] for phase in told.phases]
 
 
-def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, *,
-             camera_applies: bool) -> EffectStack:
+def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, *, camera_applies: bool) -> EffectStack:
     say(told.describe(camera=camera_applies))
     for line in told.limits() if camera_applies else ():  # in brush mode the brush moves the subject
         say(line)
@@ -149,8 +152,9 @@ def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, 
     return EffectStack([e.name for e in chosen], size, seed, intensity={e.name: e.intensity for e in chosen})
 
 
-def render(inputs: EngineInputs, output: Path, *, callback: Callback, should_cancel: CancelCheck,
-           log: LogFn) -> RenderInfo:
+def render(
+    inputs: EngineInputs, output: Path, *, callback: Callback, should_cancel: CancelCheck, log: LogFn
+) -> RenderInfo:
     """Render ``inputs`` to an H.264 MP4 at ``output`` (the engine seam's entry point).
 
     Frames are built on a worker thread while this thread encodes. Once the scene is set up,
@@ -172,8 +176,10 @@ def render(inputs: EngineInputs, output: Path, *, callback: Callback, should_can
             log(notes.get())
 
     try:
-        with VideoWriter(output, w, h, OUTPUT_FPS) as writer, \
-                prefetch(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made:
+        with (
+            VideoWriter(output, w, h, OUTPUT_FPS) as writer,
+            prefetch(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made,
+        ):
             for i in range(n):
                 if should_cancel():
                     raise Cancelled(f"cancelled at frame {i} of {n}")

@@ -54,8 +54,7 @@ THREADS = 2
 FINAL_VOTE_RADIUS = 0
 
 
-def fill_hole(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None = None, *,
-              seed: int = 0) -> np.ndarray:
+def fill_hole(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
     """``image`` (H, W, 3) uint8 with the ``hole`` pixels rebuilt from ``allowed`` background pixels.
 
     ``allowed`` (default: everything outside the hole) marks the pixels patches may be copied
@@ -145,7 +144,7 @@ def _fill_window(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, rng: np.rand
         full = _make_level(img, hole, ok, 0)
         if full is None:
             return cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        off = _upsample_field(off, prev, full, 2 ** fine)
+        off = _upsample_field(off, prev, full, 2**fine)
         est = full.planes.copy()
         _vote(full, off, np.ones(len(full.targets), np.float32), est, radius=FINAL_VOTE_RADIUS)
         prev = full
@@ -196,7 +195,7 @@ def _push_pull(acc: np.ndarray) -> np.ndarray:
 def _make_level(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, scale_pow: int) -> _Level | None:
     r = PATCH_RADIUS
     h, w = hole.shape
-    f = 2 ** scale_pow
+    f = 2**scale_pow
     sw, sh = max(w // f, 2 * r + 2), max(h // f, 2 * r + 2)
     if f > 1:
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
@@ -209,13 +208,13 @@ def _make_level(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, scale_pow: in
     padded = cv2.copyMakeBorder(small, r, r, r, r, cv2.BORDER_REFLECT_101)
     hp, wp = padded.shape[:2]
     hole_p = np.zeros((hp, wp), np.uint8)
-    hole_p[r:r + sh, r:r + sw] = shole
+    hole_p[r : r + sh, r : r + sw] = shole
     ok_p = np.zeros((hp, wp), np.uint8)
-    ok_p[r:r + sh, r:r + sw] = sok
+    ok_p[r : r + sh, r : r + sw] = sok
     kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     valid = cv2.erode(ok_p, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).ravel() > 0
     inside = np.zeros((hp, wp), np.uint8)
-    inside[r:r + sh, r:r + sw] = 1
+    inside[r : r + sh, r : r + sw] = 1
     tmask = (cv2.dilate(hole_p, kernel) & inside).ravel() > 0
     valid_idx = np.flatnonzero(valid)
     if len(valid_idx) < 8:
@@ -223,11 +222,18 @@ def _make_level(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, scale_pow: in
     targets = np.flatnonzero(tmask).astype(np.int64)
     tmap = np.full(hp * wp, -1, np.int64)
     tmap[targets] = np.arange(len(targets))
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
     return _Level(
-        planes=np.ascontiguousarray(padded.reshape(-1, 3).T.astype(np.float32)), wp=wp, hp=hp,
-        hole=np.flatnonzero(hole_p.ravel()).astype(np.int64), targets=targets, tmap=tmap, valid=valid,
-        valid_idx=valid_idx.astype(np.int64), patch=(dy * wp + dx).ravel().astype(np.int64))
+        planes=np.ascontiguousarray(padded.reshape(-1, 3).T.astype(np.float32)),
+        wp=wp,
+        hp=hp,
+        hole=np.flatnonzero(hole_p.ravel()).astype(np.int64),
+        targets=targets,
+        tmap=tmap,
+        valid=valid,
+        valid_idx=valid_idx.astype(np.int64),
+        patch=(dy * wp + dx).ravel().astype(np.int64),
+    )
 
 
 def _resize(img: np.ndarray, lv: _Level, hole: np.ndarray) -> np.ndarray:
@@ -240,7 +246,7 @@ def _small_hole(hole: np.ndarray, lv: _Level) -> np.ndarray:
     r = PATCH_RADIUS
     m = np.zeros(lv.hp * lv.wp, np.uint8)
     m[lv.hole] = 1
-    return m.reshape(lv.hp, lv.wp)[r:lv.hp - r, r:lv.wp - r].copy()
+    return m.reshape(lv.hp, lv.wp)[r : lv.hp - r, r : lv.wp - r].copy()
 
 
 def _planes(image: np.ndarray, lv: _Level) -> np.ndarray:
@@ -251,7 +257,7 @@ def _planes(image: np.ndarray, lv: _Level) -> np.ndarray:
 
 def _unpad(planes: np.ndarray, lv: _Level) -> np.ndarray:
     r = PATCH_RADIUS
-    img = planes.T.reshape(lv.hp, lv.wp, 3)[r:lv.hp - r, r:lv.wp - r]
+    img = planes.T.reshape(lv.hp, lv.wp, 3)[r : lv.hp - r, r : lv.wp - r]
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
@@ -267,8 +273,9 @@ def _patch_cost(lv: _Level, target_patches: np.ndarray, centres: np.ndarray) -> 
     return cost
 
 
-def _search(lv: _Level, est: np.ndarray, off: np.ndarray, rng: np.random.Generator,
-            sweeps: int = PM_SWEEPS) -> tuple[np.ndarray, np.ndarray]:
+def _search(
+    lv: _Level, est: np.ndarray, off: np.ndarray, rng: np.random.Generator, sweeps: int = PM_SWEEPS
+) -> tuple[np.ndarray, np.ndarray]:
     """PatchMatch sweeps improving ``off`` (source centre - target centre, flat) for every target."""
     size = lv.hp * lv.wp
     tidx = lv.targets[:, None] + lv.patch[_SPARSE][None, :]
@@ -306,8 +313,9 @@ def _search(lv: _Level, est: np.ndarray, off: np.ndarray, rng: np.random.Generat
     return src - lv.targets, best
 
 
-def _take_better(lv: _Level, tp: np.ndarray, cand: np.ndarray, src: np.ndarray, best: np.ndarray,
-                 which: np.ndarray | None) -> None:
+def _take_better(
+    lv: _Level, tp: np.ndarray, cand: np.ndarray, src: np.ndarray, best: np.ndarray, which: np.ndarray | None
+) -> None:
     if which is not None:
         sel = np.flatnonzero(which & (cand != src))
         if sel.size == 0:

@@ -52,7 +52,7 @@ class Matte:
     def full(self, shape: tuple[int, int]) -> np.ndarray:
         out = np.zeros(shape, np.float32)
         h, w = self.alpha.shape
-        out[self.y0:self.y0 + h, self.x0:self.x0 + w] = self.alpha
+        out[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = self.alpha
         return out
 
 
@@ -127,8 +127,9 @@ def _grabcut(crop: np.ndarray, mask: np.ndarray, band: int, grow: int) -> np.nda
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(GRABCUT_SEED)  # GrabCut's k-means start draws from this thread's OpenCV RNG
     try:
-        cv2.grabCut(cv2.cvtColor(small_img, cv2.COLOR_RGB2BGR), small_lab, None, bgd, fgd, GRABCUT_ITERS,
-                    cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(
+            cv2.cvtColor(small_img, cv2.COLOR_RGB2BGR), small_lab, None, bgd, fgd, GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK
+        )
     except cv2.error:
         return None
     fg = (small_lab == cv2.GC_FGD) | (small_lab == cv2.GC_PR_FGD)

@@ -41,7 +41,7 @@ class SmoothPath:
             return
         # Phantom end points mirrored through the ends: the end tangents follow the end segments.
         ext = np.vstack([2 * pts[0] - pts[1], pts, 2 * pts[-1] - pts[-2]])
-        pieces = [_segment(ext[i:i + 4], SAMPLES_PER_SEGMENT) for i in range(len(pts) - 1)]
+        pieces = [_segment(ext[i : i + 4], SAMPLES_PER_SEGMENT) for i in range(len(pts) - 1)]
         dense = np.vstack([p[:-1] for p in pieces] + [pts[-1:]])
         # Every given point is exactly a sample (index i * SAMPLES_PER_SEGMENT).
         dense[::SAMPLES_PER_SEGMENT] = pts
@@ -59,8 +59,9 @@ class SmoothPath:
         if len(self.samples) < 2:
             return np.repeat(self.samples[:1], len(f), axis=0)
         s = f * self.arc[-1]
-        return np.stack([np.interp(s, self.arc, self.samples[:, 0]),
-                         np.interp(s, self.arc, self.samples[:, 1])], axis=1)
+        return np.stack(
+            [np.interp(s, self.arc, self.samples[:, 0]), np.interp(s, self.arc, self.samples[:, 1])], axis=1
+        )
 
 
 def _segment(p: np.ndarray, count: int) -> np.ndarray:

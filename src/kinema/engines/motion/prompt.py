@@ -41,18 +41,28 @@ LOW, NORMAL, HIGH = 0.5, 1.0, 1.6
 #: An intensity word counts for a match at most this many words away in the same clause.
 INTENSITY_REACH = 4
 
-_CONTRACTIONS = ((re.compile(r"\bwon't\b"), "will not"), (re.compile(r"\bcan't\b"), "can not"),
-                 (re.compile(r"\bcannot\b"), "can not"), (re.compile(r"\b(\w+)n't\b"), r"\1 not"))
-_PHASE_SPLIT = re.compile(r"\s*(?:,\s*)?\b(?:and then|then|after that|afterwards|followed by|before|next|"
-                          r"finally)\b\s*,?\s*")
+_CONTRACTIONS = (
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\bcan't\b"), "can not"),
+    (re.compile(r"\bcannot\b"), "can not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+)
+_PHASE_SPLIT = re.compile(
+    r"\s*(?:,\s*)?\b(?:and then|then|after that|afterwards|followed by|before|next|"
+    r"finally)\b\s*,?\s*"
+)
 _CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:.!?()]+|\b(?:and|while|whilst|as|but|with|where|whereas)\b)\s*")
 _NEGATOR = re.compile(r"\b(?:no|not|without|never|nor|neither|none)\b")
-_LOW = re.compile(r"\b(?:slow(?:ly|er)?|gentl[ey]|gently|subtle|subtly|slight(?:ly)?|light(?:ly)?|soft(?:ly)?|"
-                  r"calm(?:ly)?|little|barely|faint(?:ly)?|sparse|lazy|lazily|delicate(?:ly)?|mild(?:ly)?|"
-                  r"leisurely|tiny|fine)\b")
-_HIGH = re.compile(r"\b(?:fast(?:er)?|quick(?:ly)?|rapid(?:ly)?|swift(?:ly)?|heav(?:y|ily)|strong(?:ly)?|"
-                   r"dramatic(?:ally)?|intense(?:ly)?|thick|dense(?:ly)?|violent(?:ly)?|hard|wild(?:ly)?|whip|"
-                   r"torrential|driving|aggressive(?:ly)?|extreme(?:ly)?|massive|big|huge|crash|powerful)\b")
+_LOW = re.compile(
+    r"\b(?:slow(?:ly|er)?|gentl[ey]|gently|subtle|subtly|slight(?:ly)?|light(?:ly)?|soft(?:ly)?|"
+    r"calm(?:ly)?|little|barely|faint(?:ly)?|sparse|lazy|lazily|delicate(?:ly)?|mild(?:ly)?|"
+    r"leisurely|tiny|fine)\b"
+)
+_HIGH = re.compile(
+    r"\b(?:fast(?:er)?|quick(?:ly)?|rapid(?:ly)?|swift(?:ly)?|heav(?:y|ily)|strong(?:ly)?|"
+    r"dramatic(?:ally)?|intense(?:ly)?|thick|dense(?:ly)?|violent(?:ly)?|hard|wild(?:ly)?|whip|"
+    r"torrential|driving|aggressive(?:ly)?|extreme(?:ly)?|massive|big|huge|crash|powerful)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ def intensity_at(clause: Clause, start: int, end: int, others: Sequence[tuple[in
 def _gap(text: str, a: tuple[int, int], b: tuple[int, int]) -> int:
     """Words between two spans of ``text`` (0 when they touch or overlap)."""
     if a[1] <= b[0]:
-        return len(text[a[1]:b[0]].split())
+        return len(text[a[1] : b[0]].split())
     if b[1] <= a[0]:
-        return len(text[b[1]:a[0]].split())
+        return len(text[b[1] : a[0]].split())
     return 0

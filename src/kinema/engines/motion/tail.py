@@ -108,8 +108,9 @@ def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
     # Keypoint coordinates back to full-resolution pixels (area resize: x = (x_half + 0.5) / half - 0.5).
     src = (np.float32([ka[g.queryIdx].pt for g in good]) + 0.5) / half - 0.5
     dst = (np.float32([kb[g.trainIdx].pt for g in good]) + 0.5) / half - 0.5
-    m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
-                                         maxIters=4000, confidence=0.999, refineIters=20)
+    m, inl = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=4000, confidence=0.999, refineIters=20
+    )
     del small0, small1
     count = int(inl.sum()) if inl is not None else 0
     if m is None or count < MIN_INLIERS:
@@ -143,8 +144,9 @@ class TailScene:
         #    hundredths), and the residual measured again, so a pure camera move has none left.
         self.camera, self.inliers = _camera(g0, g1)
         if self.inliers >= MIN_INLIERS:  # the fit needs the forward flow only (RANSAC drops outliers)
-            aligned = cv2.warpAffine(g1, self.camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                     borderMode=cv2.BORDER_REPLICATE)
+            aligned = cv2.warpAffine(
+                g1, self.camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+            )
             first_fwd = dense_flow(g0, aligned)
             inside = _inside_mask(self.camera, first_fwd.shape[1], first_fwd.shape[0], w, h)
             fix = _fit_similarity(first_fwd, inside, w, h)
@@ -184,9 +186,11 @@ class TailScene:
         angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
         if not self.related:
             return f"tail: images unrelated ({self.inliers} feature matches): cross-fade"
-        return (f"tail: camera move zoom x{scale:.3f}, content shift ({m[0, 2]:+.0f}, {m[1, 2]:+.0f}) px, "
-                f"roll {angle:+.1f} deg from {self.inliers} feature matches; residual flow trusted on "
-                f"{100 * self.trusted:.0f} % of the frame")
+        return (
+            f"tail: camera move zoom x{scale:.3f}, content shift ({m[0, 2]:+.0f}, {m[1, 2]:+.0f}) px, "
+            f"roll {angle:+.1f} deg from {self.inliers} feature matches; residual flow trusted on "
+            f"{100 * self.trusted:.0f} % of the frame"
+        )
 
     def frame(self, t: float) -> np.ndarray:
         if t <= 0.0 or self.identical:
@@ -245,8 +249,17 @@ class TailScene:
         if self._last2 is None:
             self._last2 = _upsample2(cv2.cvtColor(self.last, cv2.COLOR_RGB2RGBA))
 
-    def _mix(self, out: np.ndarray, buf: np.ndarray, source2: np.ndarray | None, grid_map: np.ndarray,
-             affine: np.ndarray, moving: np.ndarray | None, share: np.ndarray, cells: np.ndarray) -> None:
+    def _mix(
+        self,
+        out: np.ndarray,
+        buf: np.ndarray,
+        source2: np.ndarray | None,
+        grid_map: np.ndarray,
+        affine: np.ndarray,
+        moving: np.ndarray | None,
+        share: np.ndarray,
+        cells: np.ndarray,
+    ) -> None:
         """Warp ``source2`` on strips around ``cells`` into ``buf`` and mix it into ``out`` by ``share``."""
         strips = edge_strips(cells, GRID, self.width, self.height)
         if not strips:
@@ -272,10 +285,17 @@ class TailScene:
         sub = np.ascontiguousarray(grid[ky0:ky1, kx0:kx1])
         big = cv2.resize(sub, ((kx1 - kx0) * GRID, (ky1 - ky0) * GRID), interpolation=cv2.INTER_LINEAR)
         ox, oy = _OFFSET - kx0 * GRID, _OFFSET - ky0 * GRID
-        return big[y0 + oy:y1 + oy, x0 + ox:x1 + ox]
+        return big[y0 + oy : y1 + oy, x0 + ox : x1 + ox]
 
-    def _warp(self, source2: np.ndarray | None, grid_map: np.ndarray, affine: np.ndarray,
-              moving: np.ndarray | None, roi: tuple[int, int, int, int], dst: np.ndarray) -> None:
+    def _warp(
+        self,
+        source2: np.ndarray | None,
+        grid_map: np.ndarray,
+        affine: np.ndarray,
+        moving: np.ndarray | None,
+        roi: tuple[int, int, int, int],
+        dst: np.ndarray,
+    ) -> None:
         """Warp the 2x source into ``dst[roi]``: by ``affine`` (output -> 2x source) on the row bands
         the residual does not reach, by the grid map (camera and residual composed, one remap per
         band) on the bands around the ``moving`` cells."""
@@ -286,23 +306,29 @@ class TailScene:
             if not composed:
                 m = np.float64(affine).copy()
                 m[:, 2] += m[:, :2] @ np.float64([x0, ya])
-                cv2.warpAffine(source2, m, (x1 - x0, yb - ya), dst=dst[ya:yb, x0:x1],
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                cv2.warpAffine(
+                    source2,
+                    m,
+                    (x1 - x0, yb - ya),
+                    dst=dst[ya:yb, x0:x1],
+                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
                 continue
             if grid2 is None:
                 grid2 = grid_map * np.float32(2.0)
             # A float map of a whole band costs about what warpAffine does (2.2 vs 2.0 ms for a
             # 1280 x 720 RGBA frame, one thread), far less than many small remaps on tiles.
             part = self._upsample(grid2, (x0, ya, x1, yb))
-            cv2.remap(source2, part, None, cv2.INTER_LINEAR, dst=dst[ya:yb, x0:x1],
-                      borderMode=cv2.BORDER_REPLICATE)
+            cv2.remap(source2, part, None, cv2.INTER_LINEAR, dst=dst[ya:yb, x0:x1], borderMode=cv2.BORDER_REPLICATE)
 
 
 def _residual(g0: np.ndarray, g1: np.ndarray, camera: np.ndarray) -> tuple[np.ndarray, ...]:
     """Flows first -> aligned tail and back (flow scale) and their trust (0 outside the tail's view)."""
     h, w = g0.shape[:2]
-    aligned = cv2.warpAffine(g1, camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
+    aligned = cv2.warpAffine(
+        g1, camera, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
     fwd = dense_flow(g0, aligned)
     bwd = dense_flow(aligned, g0)
     inside = _inside_mask(camera, fwd.shape[1], fwd.shape[0], w, h)
@@ -319,8 +345,9 @@ def _fit_similarity(flow: np.ndarray, trust: np.ndarray, w: int, h: int) -> np.n
     sx, sy = w / fw, h / fh
     src = np.stack([(xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5], axis=1).astype(np.float32)
     dst = src + flow[ys, xs] * np.float32([sx, sy])
-    m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=0.75,
-                                         maxIters=500, refineIters=20)
+    m, inl = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=0.75, maxIters=500, refineIters=20
+    )
     if m is None or inl is None or int(inl.sum()) < 50:
         return None
     return np.float64(m)
@@ -364,8 +391,10 @@ def _consistency(f: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _inside_mask(m: np.ndarray, fw: int, fh: int, w: int, h: int) -> np.ndarray:
     """1 where the first-image point of a flow pixel is inside the tail's frame under the camera ``m``."""
-    gx, gy = np.meshgrid((np.arange(fw, dtype=np.float32) + 0.5) * (w / fw) - 0.5,
-                         (np.arange(fh, dtype=np.float32) + 0.5) * (h / fh) - 0.5)
+    gx, gy = np.meshgrid(
+        (np.arange(fw, dtype=np.float32) + 0.5) * (w / fw) - 0.5,
+        (np.arange(fh, dtype=np.float32) + 0.5) * (h / fh) - 0.5,
+    )
     t = _apply(m, np.dstack([gx, gy]))
     return ((t[..., 0] >= 0) & (t[..., 0] <= w - 1) & (t[..., 1] >= 0) & (t[..., 1] <= h - 1)).astype(np.float32)
 
@@ -382,9 +411,11 @@ def _edge_weight(xy: np.ndarray, pixel: np.ndarray, w: int, h: int) -> np.ndarra
     edge as the output point is from the frame's edge (the picture covers the frame there), else
     falling to 0 at the picture's edge over EDGE_FEATHER_PX: a fade only where a picture runs out.
     """
+
     def depth(p: np.ndarray) -> np.ndarray:
-        return np.minimum(np.minimum(p[..., 0] + 0.5, w - 0.5 - p[..., 0]),
-                          np.minimum(p[..., 1] + 0.5, h - 0.5 - p[..., 1]))
+        return np.minimum(
+            np.minimum(p[..., 0] + 0.5, w - 0.5 - p[..., 0]), np.minimum(p[..., 1] + 0.5, h - 0.5 - p[..., 1])
+        )
 
     ds, dp = depth(xy), np.clip(depth(pixel), 0.0, EDGE_FEATHER_PX)
     e = np.clip(1.0 - (dp - ds) / EDGE_FEATHER_PX, 0.0, 1.0)

@@ -48,15 +48,30 @@ __all__ = [
 ]
 
 CAMERA_FAMILIES = (
-    "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down", "track-left", "track-right",
-    "crane-up", "crane-down", "orbit-left", "orbit-right", "roll-cw", "roll-ccw", "drone-forward", "shake",
+    "push-in",
+    "pull-out",
+    "pan-left",
+    "pan-right",
+    "tilt-up",
+    "tilt-down",
+    "track-left",
+    "track-right",
+    "crane-up",
+    "crane-down",
+    "orbit-left",
+    "orbit-right",
+    "roll-cw",
+    "roll-ccw",
+    "drone-forward",
+    "shake",
 )
 EFFECT_NAMES = ("snow", "rain", "fog", "clouds")
 #: The move used when the prompt names none: a slow push-in at this fraction of "push-in".
 DEFAULT_MOVE = "push-in"
 DEFAULT_MOVE_STRENGTH = 0.4
-USE_INSTEAD = ("paint the region with the motion brush (a dynamic mask and a trajectory), "
-               "or use a learned engine (KINEMA_ENGINE)")
+USE_INSTEAD = (
+    "paint the region with the motion brush (a dynamic mask and a trajectory), or use a learned engine (KINEMA_ENGINE)"
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +145,9 @@ class Understanding:
         elif self.default_move:
             cam = f"{DEFAULT_MOVE} (default, gentle: the prompt names no camera move)"
         else:
-            cam = " then ".join(", ".join(_said(m.family, m.phrase, m.intensity) for m in phase)
-                                for phase in self.phases)
+            cam = " then ".join(
+                ", ".join(_said(m.family, m.phrase, m.intensity) for m in phase) for phase in self.phases
+            )
         fx = ", ".join(_said(e.name, e.phrase, e.intensity) for e in self.effects) or "none"
         line = f"camera: {cam}; effects: {fx}; strength {self.strength:g}"
         if self.suppressed:
@@ -140,8 +156,11 @@ class Understanding:
 
     def limits(self) -> list[str]:
         """Log lines for what was asked but cannot be drawn."""
-        return [f'not animated: "{u}": this engine moves the camera and draws weather, it cannot make the '
-                f"subject move by itself; {USE_INSTEAD}" for u in self.unsupported]
+        return [
+            f'not animated: "{u}": this engine moves the camera and draws weather, it cannot make the '
+            f"subject move by itself; {USE_INSTEAD}"
+            for u in self.unsupported
+        ]
 
 
 def _said(name: str, phrase: str, intensity: float) -> str:
@@ -190,9 +209,15 @@ def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -
         default, still = False, True
     order = {n: k for k, n in enumerate(EFFECT_NAMES)}
     return Understanding(
-        phases=phase_moves, effects=tuple(sorted(effects.values(), key=lambda e: order[e.name])),
-        strength=float(cfg_scale), still=still, suppressed=tuple(sorted(named)), default_move=default,
-        unsupported=tuple(unsupported), still_phrase=still_phrase)
+        phases=phase_moves,
+        effects=tuple(sorted(effects.values(), key=lambda e: order[e.name])),
+        strength=float(cfg_scale),
+        still=still,
+        suppressed=tuple(sorted(named)),
+        default_move=default,
+        unsupported=tuple(unsupported),
+        still_phrase=still_phrase,
+    )
 
 
 def _with_intensity(clause: Clause, moves: list[Move], found: list[Effect]) -> tuple[list[Move], list[Effect]]:
@@ -202,8 +227,7 @@ def _with_intensity(clause: Clause, moves: list[Move], found: list[Effect]) -> t
     def level(span: tuple[int, int]) -> float:
         return intensity_at(clause, *span, others=[o for o in spans if o != span])
 
-    return ([replace(m, intensity=level(m.span)) for m in moves],
-            [replace(e, intensity=level(e.span)) for e in found])
+    return ([replace(m, intensity=level(m.span)) for m in moves], [replace(e, intensity=level(e.span)) for e in found])
 
 
 def _subject_motion(clause: Clause, spans: list[tuple[int, int]], *, carried: bool) -> bool:
@@ -249,14 +273,14 @@ def _camera_in(clause: Clause) -> tuple[list[Move], bool, str, list[tuple[int, i
                 continue
             if kind == "generic":
                 continue
-            direction = _direction(text[m.end():], text[:m.start()])
+            direction = _direction(text[m.end() :], text[: m.start()])
             table = FAMILY_OF[kind]
             family = table.get(direction, table.get(""))
             if kind == "aerial" and (moves or any(k != "aerial" for k, *_ in _kinds_in(text))):
                 continue  # "a drone shot panning left": the other word says the move
             if family is None:
                 continue
-            phrase = text[m.start():m.end()] + _direction_phrase(text[m.end():])
+            phrase = text[m.start() : m.end()] + _direction_phrase(text[m.end() :])
             moves.append(Move(family, phrase.strip(), NORMAL, (m.start(), m.end())))
             if len(table) > 1 and (direction not in table or not direction):
                 guessed.add(len(moves) - 1)
@@ -273,8 +297,13 @@ def _kinds_in(text: str) -> list[tuple[str, int]]:
     about_camera = bool(CAMERA_CLAUSE.search(text))
     head = FILLER.match(text)
     lead = head.end() if head else 0
-    return [(kind, m.start()) for kind, pattern, ctx in TRIGGER if kind not in ("generic", "move")
-            for m in pattern.finditer(text) if not ctx or about_camera or m.start() == lead]
+    return [
+        (kind, m.start())
+        for kind, pattern, ctx in TRIGGER
+        if kind not in ("generic", "move")
+        for m in pattern.finditer(text)
+        if not ctx or about_camera or m.start() == lead
+    ]
 
 
 def _direction(after: str, before: str) -> str:
@@ -311,8 +340,7 @@ def _negative(text: str) -> tuple[set[str], set[str]]:
     """(families suppressed, names for the log) from the negative prompt: bare words count both ways."""
     suppressed: set[str] = set()
     norm = normalise(text)
-    if re.search(r"\b(?:camera (?:movement|motion|moves?|moving)|moving camera|any movement|motion)\b(?! blur)",
-                 norm):
+    if re.search(r"\b(?:camera (?:movement|motion|moves?|moving)|moving camera|any movement|motion)\b(?! blur)", norm):
         suppressed |= set(CAMERA_FAMILIES)
         return suppressed | _negative_effects(norm), {"all camera moves"} | _negative_effects(norm)
     for clause in clauses(text):
@@ -320,7 +348,7 @@ def _negative(text: str) -> tuple[set[str], set[str]]:
             for m in pattern.finditer(clause.text):
                 if kind == "generic" or kind in ("move", "rise", "sink", "approach", "recede"):
                     continue
-                direction = _direction(clause.text[m.end():], "")
+                direction = _direction(clause.text[m.end() :], "")
                 table = FAMILY_OF[kind]
                 if direction and direction in table:
                     suppressed.add(table[direction])
@@ -331,6 +359,10 @@ def _negative(text: str) -> tuple[set[str], set[str]]:
 
 
 def _negative_effects(norm: str) -> set[str]:
-    words = {"snow": r"snow\w*|blizzard|flakes?", "rain": r"rain\w*|drizzl\w*|downpour",
-             "fog": r"fog\w*|mist\w*|haz[ey]|smog", "clouds": r"cloud\w*|overcast"}
+    words = {
+        "snow": r"snow\w*|blizzard|flakes?",
+        "rain": r"rain\w*|drizzl\w*|downpour",
+        "fog": r"fog\w*|mist\w*|haz[ey]|smog",
+        "clouds": r"cloud\w*|overcast",
+    }
     return {name for name, p in words.items() if re.search(rf"\b(?:{p})\b", norm)}

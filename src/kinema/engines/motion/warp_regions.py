@@ -26,7 +26,7 @@ def row_bands(moving: np.ndarray | None, y0: int, y1: int, grid: int) -> list[tu
     j0, j1 = y0 // grid, -(-y1 // grid)
     flags = np.zeros(j1 - j0, bool)
     known = reach[j0:j1]
-    flags[:len(known)] = known
+    flags[: len(known)] = known
     # Camera-only runs shorter than MIN_AFFINE_BLOCKS join the composed bands around them: a remap
     # costs about what warpAffine does, and each band's map is interpolated from a margin of nodes.
     runs: list[list[int]] = []  # [first block, end block, composed]
@@ -69,7 +69,7 @@ def edge_strips(odd: np.ndarray, grid: int, w: int, h: int) -> list[tuple[int, i
     out: list[tuple[int, int, int, int]] = []
     open_: list[tuple[int, int, int, int] | None] = [None, None]  # the box growing down in each half
     for j0 in range(0, ny, STRIP_ROWS):
-        group = reach[j0:j0 + STRIP_ROWS].any(axis=0)
+        group = reach[j0 : j0 + STRIP_ROWS].any(axis=0)
         y0, y1 = j0 * grid, min((j0 + STRIP_ROWS) * grid, h)
         for k, (lo, hi) in enumerate(((0, half), (half, nx))):
             cols = np.flatnonzero(group[lo:hi])
