@@ -100,7 +100,9 @@ class BrushScene:
         self.static = static_mask if static_mask is not None and static_mask.any() else None
         self.background = fill_background(base, supports, self.static)
         # 3. Layers, in drawing order (later masks over earlier ones), in the objects' own colours.
-        self.layers = [make_layer(base, self.background, m, o) for m, o in zip(mattes, offsets) if m is not None]
+        self.layers = [
+            make_layer(base, self.background, m, o) for m, o in zip(mattes, offsets, strict=True) if m is not None
+        ]
         self.static_box = bbox(self.static) if self.static is not None else None
 
     def frame(self, i: int) -> np.ndarray:
@@ -147,7 +149,7 @@ class BrushScene:
             patch, margin = _blurred(patch, fx, fy, velocity * SHUTTER, min(BLUR_SAMPLES_MAX, int(np.ceil(travel)) + 1))
         elif fx > 1e-6 or fy > 1e-6:
             ph, pw = patch.shape[:2]
-            shift = np.float32([[1, 0, fx], [0, 1, fy]])
+            shift = np.asarray([[1, 0, fx], [0, 1, fy]], dtype=np.float32)
             patch = cv2.warpAffine(
                 patch, shift, (pw + 1, ph + 1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
@@ -180,7 +182,7 @@ def _blurred(patch: np.ndarray, fx: float, fy: float, sweep: np.ndarray, samples
         premult[..., c] = cv2.multiply(patch[..., c], alpha, scale=1.0 / 255.0)
     acc = np.zeros((size[1], size[0], 4), np.float32)
     for s in np.linspace(-0.5, 0.5, samples):
-        m = np.float32([[1, 0, fx + reach + s * sweep[0]], [0, 1, fy + reach + s * sweep[1]]])
+        m = np.asarray([[1, 0, fx + reach + s * sweep[0]], [0, 1, fy + reach + s * sweep[1]]], dtype=np.float32)
         cv2.accumulate(cv2.warpAffine(premult, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), acc)
     a = acc[..., 3]
     out = np.empty((size[1], size[0], 4), np.uint8)

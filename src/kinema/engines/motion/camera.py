@@ -39,7 +39,8 @@ __all__ = ["AMOUNTS", "LIMITS", "CameraPlan", "CameraScene", "plan"]
 #: zoom (log factor), pan (fraction of the frame the view moves, x right / y down), yaw / pitch / roll
 #: (degrees; a yaw or pitch of 1 degree moves the centre by about 1.7 % of the long side), keystone (the
 #: right edge grows by this fraction, the left edge shrinks: the side the orbiting camera nears), shake
-#: amplitude (fraction of the short side), anchor_y (where the zoom is centred, fraction of the height above the middle).
+#: amplitude (fraction of the short side), anchor_y (where the zoom is centred, fraction of the height above the
+#: middle).
 AMOUNTS: dict[str, dict[str, float]] = {
     "push-in": {"zoom": math.log(1.30)},
     "pull-out": {"zoom": -math.log(1.30)},
@@ -92,7 +93,8 @@ class CameraPlan:
         w, h = size
         centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
         drawn = np.linalg.inv(self.homographies) @ centre  # output-from-source at each frame
-        return drawn[:, :2] / drawn[:, 2:] - centre[:2]
+        shift: np.ndarray = drawn[:, :2] / drawn[:, 2:] - centre[:2]
+        return shift
 
 
 def plan(
@@ -205,7 +207,8 @@ def _forward(p: dict[str, np.ndarray], k: int, size: tuple[int, int], shake: np.
             [0, 0, 1.0],
         ]
     )
-    return move @ roll @ zoom @ keystone @ turn
+    homography: np.ndarray = move @ roll @ zoom @ keystone @ turn
+    return homography
 
 
 def _shift(x: float, y: float) -> np.ndarray:
@@ -316,4 +319,5 @@ class CameraScene:
                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REPLICATE,
             )
-        return cv2.cvtColor(self._view, cv2.COLOR_RGBA2RGB)
+        rgb: np.ndarray = cv2.cvtColor(self._view, cv2.COLOR_RGBA2RGB)
+        return rgb

@@ -44,7 +44,8 @@ class _Scratch:
         """The picture's shift (dx, dy) at frame ``i``: (0, 0) when the camera does not move."""
         if self.shift is None or len(self.shift) == 0:
             return np.zeros(2)
-        return self.shift[min(i, len(self.shift) - 1)]
+        shift: np.ndarray = self.shift[min(i, len(self.shift) - 1)]
+        return shift
 
     def blend_toward(self, frame: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int]) -> None:
         """In place: ``frame = frame * (1 - a) + color * a`` with ``a = alpha / 255`` (uint8 arithmetic)."""
@@ -109,7 +110,9 @@ class Snow:
             xs, ys = np.round(x[pick] * 16).astype(int), np.round(y[pick] * 16).astype(int)
             rs = np.round(self.r[pick] * 16).astype(int)
             ss = np.round((self.r[pick] + stretch[pick]) * 16).astype(int)
-            for xi, yi, ri, si, li in zip(xs.tolist(), ys.tolist(), rs.tolist(), ss.tolist(), levels[pick].tolist()):
+            for xi, yi, ri, si, li in zip(
+                xs.tolist(), ys.tolist(), rs.tolist(), ss.tolist(), levels[pick].tolist(), strict=True
+            ):
                 if si - ri < 8:  # stretched by less than half a pixel: a disc
                     cv2.circle(layer, (xi, yi), ri, li, -1, cv2.LINE_AA, 4)
                 else:
@@ -164,7 +167,7 @@ class Rain:
         alpha = self.scratch.alpha
         alpha[...] = 0
         levels = np.round(self.level * opacity).astype(int)
-        for xi, yi, li, si, wi, lv in zip(x, y, self.length, self.slant, self.width, levels):
+        for xi, yi, li, si, wi, lv in zip(x, y, self.length, self.slant, self.width, levels, strict=True):
             # The upper half of the streak (where the drop was earlier in the exposure) is fainter.
             p0 = (round(xi * 16), round(yi * 16))
             pm = (round((xi + 0.5 * si * li) * 16), round((yi + 0.5 * li) * 16))
@@ -209,7 +212,7 @@ class Haze:
             self.color = (246, 246, 249)
             profile = np.clip(1.1 - 1.5 * rows, 0.0, 1.0)
             self.max_alpha, self.drift, threshold, gain = 0.72 * density, (0.35, 0.9), 0.42, 2.2
-        self.drift = tuple(v * k * _speed(intensity) for v in self.drift)
+        self.drift = (self.drift[0] * k * _speed(intensity), self.drift[1] * k * _speed(intensity))
         self.layers = []
         for beta, scale in ((2.6, 1.0), (2.2, 0.7)):  # far layer, near layer (lighter)
             tex = _fractal_noise(rng, (th, 2 * tw), beta=beta)
@@ -227,7 +230,9 @@ class Haze:
         cx = float(self.scratch.carried(i)[0])
         for tex, speed, carry in zip(self.layers, self.drift, (1.0, 1.3), strict=True):
             shift = (self.direction * speed * i + carry * cx) / self.step
-            m = np.float32([[1, 0, -shift], [0, 1, 0]])  # sideways only: the density profile is vertical
+            m = np.asarray(
+                [[1, 0, -shift], [0, 1, 0]], dtype=np.float32
+            )  # sideways only: the density profile is vertical
             cv2.warpAffine(
                 tex,
                 m,
@@ -254,7 +259,8 @@ def _fractal_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float
     spectrum[0, 0] = 0.0
     field = np.real(np.fft.ifft2(spectrum))
     field = (field - field.mean()) / (field.std() + 1e-9)
-    return np.clip(0.5 + field / 4.0, 0.0, 1.0)
+    noise01: np.ndarray = np.clip(0.5 + field / 4.0, 0.0, 1.0)
+    return noise01
 
 
 EFFECTS = ("fog", "clouds", "rain", "snow")  # drawing order, back to front

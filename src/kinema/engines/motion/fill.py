@@ -83,7 +83,7 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None = 
     # cores while the encoder still waits for the first frames.
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         results = list(pool.map(one, windows))
-    for (k, x0, y0, x1, y1), filled in zip(windows, results):
+    for (k, x0, y0, x1, y1), filled in zip(windows, results, strict=True):
         part = labels[y0:y1, x0:x1] == k
         dst = out[y0:y1, x0:x1]
         dst[part] = filled[part]
@@ -117,7 +117,8 @@ def _fill_window(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, rng: np.rand
         coarse += 1
     levels = [_make_level(img, hole, ok, s) for s in range(coarse, fine - 1, -1)]
     if any(lv is None for lv in levels):
-        return cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        telea: np.ndarray = cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        return telea
     # Coarsest start: a Telea inpaint of the small image, then a random field.
     first = levels[0]
     assert first is not None
@@ -143,7 +144,8 @@ def _fill_window(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, rng: np.rand
     if fine > 0:
         full = _make_level(img, hole, ok, 0)
         if full is None:
-            return cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+            telea_full: np.ndarray = cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+            return telea_full
         off = _upsample_field(off, prev, full, 2**fine)
         est = full.planes.copy()
         _vote(full, off, np.ones(len(full.targets), np.float32), est, radius=FINAL_VOTE_RADIUS)
@@ -189,7 +191,8 @@ def _push_pull(acc: np.ndarray) -> np.ndarray:
         mix = w * have + (1 - w) * (up[..., :3] / np.maximum(up[..., 3:4], 1e-6))
         filled = np.dstack([mix, np.ones_like(w)]).astype(np.float32)
     top = filled
-    return top[..., :3] / np.maximum(top[..., 3:4], 1e-6)
+    smooth: np.ndarray = top[..., :3] / np.maximum(top[..., 3:4], 1e-6)
+    return smooth
 
 
 def _make_level(img: np.ndarray, hole: np.ndarray, ok: np.ndarray, scale_pow: int) -> _Level | None:
@@ -258,7 +261,8 @@ def _planes(image: np.ndarray, lv: _Level) -> np.ndarray:
 def _unpad(planes: np.ndarray, lv: _Level) -> np.ndarray:
     r = PATCH_RADIUS
     img = planes.T.reshape(lv.hp, lv.wp, 3)[r : lv.hp - r, r : lv.wp - r]
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return pixels
 
 
 def _patch_cost(lv: _Level, target_patches: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -337,7 +341,8 @@ def _weights(cost: np.ndarray) -> np.ndarray:
     if finite.size == 0:
         return np.ones_like(cost)
     s2 = max(float(np.percentile(finite, 75)), 1.0)
-    return np.exp(-np.minimum(cost, 50 * s2) / (2 * s2)).astype(np.float32) + 1e-6
+    weights: np.ndarray = np.exp(-np.minimum(cost, 50 * s2) / (2 * s2)).astype(np.float32) + 1e-6
+    return weights
 
 
 def _vote(lv: _Level, off: np.ndarray, weight: np.ndarray, est: np.ndarray, radius: int = PATCH_RADIUS) -> None:
@@ -380,7 +385,8 @@ def _upsample_field(off: np.ndarray, small: _Level, big: _Level, factor: int) ->
     bad = ~big.valid[centre]
     if bad.any():
         centre[bad] = _nearest_valid(big)[centre[bad]]
-    return centre - big.targets
+    field: np.ndarray = centre - big.targets
+    return field
 
 
 def _nearest_valid(lv: _Level) -> np.ndarray:
@@ -388,4 +394,5 @@ def _nearest_valid(lv: _Level) -> np.ndarray:
     invalid = (~lv.valid).reshape(lv.hp, lv.wp).astype(np.uint8)
     _, labels = cv2.distanceTransformWithLabels(invalid, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     # Labels number the zero (valid) pixels 1, 2, ... in raster order.
-    return lv.valid_idx[np.clip(labels.ravel().astype(np.int64) - 1, 0, len(lv.valid_idx) - 1)]
+    nearest: np.ndarray = lv.valid_idx[np.clip(labels.ravel().astype(np.int64) - 1, 0, len(lv.valid_idx) - 1)]
+    return nearest

@@ -61,14 +61,16 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     k = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        mean: np.ndarray = cv2.boxFilter(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        return mean
 
     mean_i, mean_p = box(guide), box(src)
     var_i = box(guide * guide) - mean_i * mean_i
     cov = box(guide * src) - mean_i * mean_p
     a = cov / (var_i + np.float32(eps))
     b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
+    smooth: np.ndarray = box(a) * guide + box(b)
+    return smooth
 
 
 def refine(image: np.ndarray, painted: np.ndarray) -> Matte | None:
@@ -132,18 +134,21 @@ def _grabcut(crop: np.ndarray, mask: np.ndarray, band: int, grow: int) -> np.nda
         )
     except cv2.error:
         return None
-    fg = (small_lab == cv2.GC_FGD) | (small_lab == cv2.GC_PR_FGD)
+    fg: np.ndarray = (small_lab == cv2.GC_FGD) | (small_lab == cv2.GC_PR_FGD)
     if f < 1.0:
         fg = cv2.resize(fg.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR) > 0
     # The certain parts stay certain whatever the cut says (and at full resolution).
-    return (fg | sure_fg) & maybe
+    cut: np.ndarray = (fg | sure_fg) & maybe
+    return cut
 
 
 def _erode(mask: np.ndarray, px: int) -> np.ndarray:
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.erode(mask.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    eroded: np.ndarray = cv2.erode(mask.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return eroded
 
 
 def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), k) > 0
+    dilated: np.ndarray = cv2.dilate(mask.astype(np.uint8), k) > 0
+    return dilated

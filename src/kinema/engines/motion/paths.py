@@ -76,4 +76,5 @@ def _segment(p: np.ndarray, count: int) -> np.ndarray:
     a3 = ((t3 - t) * p[2] + (t - t2) * p[3]) / (t3 - t2)
     b1 = ((t2 - t) * a1 + (t - t0) * a2) / (t2 - t0)
     b2 = ((t3 - t) * a2 + (t - t1) * a3) / (t3 - t1)
-    return ((t2 - t) * b1 + (t - t1) * b2) / (t2 - t1)
+    points: np.ndarray = ((t2 - t) * b1 + (t - t1) * b2) / (t2 - t1)
+    return points

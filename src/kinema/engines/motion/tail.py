@@ -45,7 +45,8 @@ MIN_INLIERS = 25
 _OFFSET = (3 * GRID) // 2 - 1
 #: A residual flow whose 99th percentile is below this (output px) is left out: the camera explains the pair.
 RESIDUAL_MIN_PX = 0.25
-#: Where the residual moves a pixel by less than this (output px: a quarter pixel, invisible) the warp is the camera's alone.
+#: Where the residual moves a pixel by less than this (output px: a quarter pixel, invisible) the warp is the
+#: camera's alone.
 RESIDUAL_EPS_PX = 0.25
 #: Width of the fade where one image runs out of picture at a frame edge.
 EDGE_FEATHER_PX = 24.0
@@ -68,7 +69,8 @@ def dense_flow(a: np.ndarray, b: np.ndarray, scale: float = FLOW_SCALE) -> np.nd
     ga = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
     gb = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(ga, gb, None)
+    flow: np.ndarray = dis.calc(ga, gb, None)
+    return flow
 
 
 def similarity_power(m: np.ndarray, t: float) -> np.ndarray:
@@ -81,11 +83,12 @@ def similarity_power(m: np.ndarray, t: float) -> np.ndarray:
     b = complex(m[0, 2], m[1, 2])
     at = np.exp(t * np.log(a)) if abs(a) > 0 else 0j
     bt = b * t if abs(a - 1) < 1e-9 else b * (1 - at) / (1 - a)
-    return np.float64([[at.real, -at.imag, bt.real], [at.imag, at.real, bt.imag]])
+    return np.asarray([[at.real, -at.imag, bt.real], [at.imag, at.real, bt.imag]], dtype=np.float64)
 
 
 def _invert(m: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(np.float64(m))
+    inverse: np.ndarray = cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+    return inverse
 
 
 def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
@@ -98,7 +101,7 @@ def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
     orb = cv2.ORB_create(1500, fastThreshold=12)
     ka, da = orb.detectAndCompute(small0, None)
     kb, db = orb.detectAndCompute(small1, None)
-    ident = np.float64([[1, 0, 0], [0, 1, 0]])
+    ident = np.asarray([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
     if da is None or db is None or len(ka) < MIN_INLIERS or len(kb) < MIN_INLIERS:
         return ident, 0
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(da, db, k=2)
@@ -106,8 +109,8 @@ def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
     if len(good) < MIN_INLIERS:
         return ident, 0
     # Keypoint coordinates back to full-resolution pixels (area resize: x = (x_half + 0.5) / half - 0.5).
-    src = (np.float32([ka[g.queryIdx].pt for g in good]) + 0.5) / half - 0.5
-    dst = (np.float32([kb[g.trainIdx].pt for g in good]) + 0.5) / half - 0.5
+    src = (np.asarray([ka[g.queryIdx].pt for g in good], dtype=np.float32) + 0.5) / half - 0.5
+    dst = (np.asarray([kb[g.trainIdx].pt for g in good], dtype=np.float32) + 0.5) / half - 0.5
     m, inl = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=4000, confidence=0.999, refineIters=20
     )
@@ -118,7 +121,7 @@ def _camera(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
     scale = float(np.hypot(m[0, 0], m[1, 0]))
     if not 0.5 < scale < 2.0:
         return ident, count
-    return np.float64(m), count
+    return np.asarray(m, dtype=np.float64), count
 
 
 class TailScene:
@@ -129,7 +132,7 @@ class TailScene:
             raise ValueError(f"first and last images differ in shape: {first.shape} vs {last.shape}")
         self.first, self.last = first, last
         self.identical = bool(np.array_equal(first, last))
-        self.camera = np.float64([[1, 0, 0], [0, 1, 0]])
+        self.camera = np.asarray([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
         self.related = True
         self.trusted = 1.0
         if self.identical:
@@ -207,7 +210,7 @@ class TailScene:
         both = _sample(self._both, x, w, h)
         r01, r10 = both[..., :2], both[..., 2:]
         map0 = x - np.float32(t) * r01
-        lin = np.float32(self.camera[:, :2])
+        lin = np.asarray(self.camera[:, :2], dtype=np.float32)
         map1 = _apply(to_tail, self._gxy) - np.float32(1.0 - t) * (r10 @ lin.T)
         # Where one image has no picture the other takes over: the tail weight is at least
         # 1 - e0 and at most e1 (e: 1 inside the picture, 0 outside, feathered at the edge).
@@ -243,7 +246,8 @@ class TailScene:
                 a = np.ascontiguousarray(self._upsample(weight, (x0, y0, x1, y1)))
                 mixed[y0:y1, x0:x1] = cv2.blendLinear(other[y0:y1, x0:x1], out[y0:y1, x0:x1], 1.0 - a, a)
             out = mixed
-        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+        rgb: np.ndarray = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+        return rgb
 
     def _tail_ready(self) -> None:
         if self._last2 is None:
@@ -283,7 +287,7 @@ class TailScene:
         kx1 = min(self._gw, -(-(x1 + _OFFSET + GRID) // GRID) + 1)
         ky1 = min(self._gh, -(-(y1 + _OFFSET + GRID) // GRID) + 1)
         sub = np.ascontiguousarray(grid[ky0:ky1, kx0:kx1])
-        big = cv2.resize(sub, ((kx1 - kx0) * GRID, (ky1 - ky0) * GRID), interpolation=cv2.INTER_LINEAR)
+        big: np.ndarray = cv2.resize(sub, ((kx1 - kx0) * GRID, (ky1 - ky0) * GRID), interpolation=cv2.INTER_LINEAR)
         ox, oy = _OFFSET - kx0 * GRID, _OFFSET - ky0 * GRID
         return big[y0 + oy : y1 + oy, x0 + ox : x1 + ox]
 
@@ -304,8 +308,8 @@ class TailScene:
         grid2 = None
         for ya, yb, composed in row_bands(moving, y0, y1, GRID):
             if not composed:
-                m = np.float64(affine).copy()
-                m[:, 2] += m[:, :2] @ np.float64([x0, ya])
+                m = np.asarray(affine, dtype=np.float64).copy()
+                m[:, 2] += m[:, :2] @ np.asarray([x0, ya], dtype=np.float64)
                 cv2.warpAffine(
                     source2,
                     m,
@@ -344,13 +348,13 @@ def _fit_similarity(flow: np.ndarray, trust: np.ndarray, w: int, h: int) -> np.n
     ys, xs = ys * 4, xs * 4
     sx, sy = w / fw, h / fh
     src = np.stack([(xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5], axis=1).astype(np.float32)
-    dst = src + flow[ys, xs] * np.float32([sx, sy])
+    dst = src + flow[ys, xs] * np.asarray([sx, sy], dtype=np.float32)
     m, inl = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=0.75, maxIters=500, refineIters=20
     )
     if m is None or inl is None or int(inl.sum()) < 50:
         return None
-    return np.float64(m)
+    return np.asarray(m, dtype=np.float64)
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -360,7 +364,7 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 
 def _apply(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    mm = np.float32(m)
+    mm = np.asarray(m, dtype=np.float32)
     return (xy @ mm[:, :2].T + mm[:, 2]).astype(np.float32)
 
 
@@ -377,16 +381,18 @@ def _sample(field: np.ndarray, xy: np.ndarray, w: int, h: int) -> np.ndarray:
     fh, fw = field.shape[:2]
     mx = (xy[..., 0] + np.float32(0.5)) * np.float32(fw / w) - np.float32(0.5)
     my = (xy[..., 1] + np.float32(0.5)) * np.float32(fh / h) - np.float32(0.5)
-    return cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    sampled: np.ndarray = cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled
 
 
 def _consistency(f: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 where ``b`` brings ``f`` back to its start: ``|f(x) + b(x + f(x))| < tol + 5 % |f(x)|``."""
     fh, fw = f.shape[:2]
     gx, gy = np.meshgrid(np.arange(fw, dtype=np.float32), np.arange(fh, dtype=np.float32))
-    back = cv2.remap(b, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err = np.hypot(*(f + back).transpose(2, 0, 1))
-    return (err < FB_TOLERANCE_PX + 0.05 * np.hypot(*f.transpose(2, 0, 1))).astype(np.float32)
+    back: np.ndarray = cv2.remap(b, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err: np.ndarray = np.hypot(*(f + back).transpose(2, 0, 1))
+    motion: np.ndarray = np.hypot(*f.transpose(2, 0, 1))
+    return (err < FB_TOLERANCE_PX + 0.05 * motion).astype(np.float32)
 
 
 def _inside_mask(m: np.ndarray, fw: int, fh: int, w: int, h: int) -> np.ndarray:
@@ -401,7 +407,8 @@ def _inside_mask(m: np.ndarray, fw: int, fh: int, w: int, h: int) -> np.ndarray:
 
 def _soft(trust: np.ndarray) -> np.ndarray:
     """Trust smoothed (Gaussian, sigma 2 flow pixels) so flow and cross-fade areas meet without a seam."""
-    return cv2.GaussianBlur(trust, (0, 0), 2.0)
+    smooth: np.ndarray = cv2.GaussianBlur(trust, (0, 0), 2.0)
+    return smooth
 
 
 def _edge_weight(xy: np.ndarray, pixel: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -423,8 +430,8 @@ def _edge_weight(xy: np.ndarray, pixel: np.ndarray, w: int, h: int) -> np.ndarra
 
 
 #: Bicubic weights (a = -0.75, as OpenCV's INTER_CUBIC) for the value half-way between two pixels.
-_HALF = np.float32([-3.0, 19.0, 19.0, -3.0]) / 32.0
-_ONE = np.float32([1.0])
+_HALF = np.asarray([-3.0, 19.0, 19.0, -3.0], dtype=np.float32) / 32.0
+_ONE = np.asarray([1.0], dtype=np.float32)
 
 
 def _upsample2(image: np.ndarray) -> np.ndarray:

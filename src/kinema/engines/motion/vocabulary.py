@@ -183,20 +183,20 @@ def understand(prompt: str, negative_prompt: str = "", cfg_scale: float = 0.5) -
     effects: dict[str, Effect] = {}
     unsupported: list[str] = []
     for clause in parts:
-        moves, negated, still, spans = _camera_in(clause)
+        moves, negated, hold_phrase, spans = _camera_in(clause)
         found = _effects_in(clause)
         moves, found = _with_intensity(clause, moves, found)
         negated_camera |= negated
-        if still:
+        if hold_phrase:
             holds.add(clause.phase)
-        if (still or negated) and not still_phrase:
-            still_phrase = still or clause.text
+        if (hold_phrase or negated) and not still_phrase:
+            still_phrase = hold_phrase or clause.text
         removed |= any(m.family in suppressed for m in moves)
         by_phase[clause.phase].extend(m for m in moves if m.family not in suppressed)
         for e in found:
             if e.name not in suppressed and e.name not in effects:
                 effects[e.name] = e
-        if not negated and _subject_motion(clause, spans, carried=bool(moves or found or still)):
+        if not negated and _subject_motion(clause, spans, carried=bool(moves or found or hold_phrase)):
             unsupported.append(clause.text)
     # A phase that only holds still ("the camera holds still, then zooms in") stays as an empty phase.
     any_move = any(by_phase.values())

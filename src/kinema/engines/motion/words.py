@@ -261,7 +261,8 @@ CARRIER_VERBS = re.compile(
 )
 # --- what the engine cannot draw: the subject's own motion --------------------------------------
 SUBJECT_MOTION = re.compile(
-    r"\b(?:waving|waves? (?:her|his|their|its|at|to|hello|goodbye)|walk(?:s|ing)?|run(?:s|ning)?|ran|danc(?:e|es|ed|ing)|"
+    r"\b(?:waving|waves? (?:her|his|their|its|at|to|hello|goodbye)|walk(?:s|ing)?|run(?:s|ning)?|ran|"
+    r"danc(?:e|es|ed|ing)|"
     r"talk(?:s|ing)?|speak(?:s|ing)?|smil(?:e|es|ing)|laugh\w*|blink\w*|nod(?:s|ding)?|jump\w*|bloom\w*|"
     r"blossom\w*|grow(?:s|ing)?|open(?:s|ing)|sway\w*|rustl\w*|flutter\w*|flicker\w*|flow(?:s|ing)?|"
     r"crash(?:es|ing)?|rippl\w*|splash\w*|driv(?:e|es|ing)|sail(?:s|ing)?|swim\w*|fl(?:y|ies|ying)|gallop\w*|"
@@ -271,5 +272,6 @@ SUBJECT_MOTION = re.compile(
     r"glid(?:e|es|ing)|soar\w*|circl(?:e|es|ing)|chas\w*|climb\w*|march\w*|pour\w*|erupt\w*|explod\w*|"
     r"sprout\w*|unfold\w*|sparkl\w*|twinkl\w*|blow(?:s|ing)|crawl\w*|leap\w*|hop(?:s|ping)|rac(?:e|es|ing)|"
     r"rid(?:e|es|ing)|drip\w*|billow\w*|puff\w*|steam(?:s|ing)?|smok(?:e|es|ing)|wav(?:e|es) crash\w*|"
-    r"pass(?:es|ing)|nibbl\w*|peck\w*|stretch\w*|yawn\w*|sits? down|stand(?:s|ing)? up|look(?:s|ing)? (?:at|around|up|down))\b"
+    r"pass(?:es|ing)|nibbl\w*|peck\w*|stretch\w*|yawn\w*|sits? down|stand(?:s|ing)? up|"
+    r"look(?:s|ing)? (?:at|around|up|down))\b"
 )
