@@ -31,7 +31,7 @@ from kinema.api.errors import ApiError
 from kinema.api.object_files import object_download
 from kinema.api.queue import base_url
 from kinema.errors import InputError, error_item
-from kinema.media.storage import FileStorage, StoredFile
+from kinema.media.storage import FileStorage, ManagedStorage, StoredFile
 
 __all__ = ["routes", "file_json", "UploadSlots", "purge_expired"]
 
@@ -264,7 +264,7 @@ async def put_upload(request: Request) -> Response:
     return JSONResponse(file_json(storage, stored, base_url(request)))
 
 
-async def purge_expired(storage: FileStorage, retention_s: float) -> None:
+async def purge_expired(storage: ManagedStorage, retention_s: float) -> None:
     """Forever: delete stored files (uploads and outputs) older than the retention period.
 
     Outputs also go with their job; uploads belong to no job, and without this they stayed for ever.

@@ -29,7 +29,7 @@ from kinema.jobs.feed import ChangeFeed
 from kinema.jobs.store import JobStore
 from kinema.jobs.webhooks import WebhookOutbox
 from kinema.keys import KeyStore
-from kinema.media.storage import FileStorage
+from kinema.media.storage import ManagedStorage
 from kinema.settings import Settings
 
 __all__ = ["READ_CACHE_SIZE", "READ_THREADS", "WRITE_THREADS", "AppState", "ReadCache", "StoreGate", "app_state"]
@@ -98,7 +98,7 @@ class AppState:
     store: JobStore
     feed: ChangeFeed
     gate: StoreGate
-    storage: FileStorage
+    storage: ManagedStorage
     keys: KeyStore
     outbox: WebhookOutbox
     dispatcher: Dispatcher

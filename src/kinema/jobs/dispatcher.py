@@ -40,7 +40,7 @@ from kinema.jobs.feed import ChangeFeed
 from kinema.jobs.runner import WorkerProcess
 from kinema.jobs.states import JobState, WorkerState
 from kinema.jobs.store import Job, JobStore, Outcome, error_outcome
-from kinema.media.storage import FileStorage
+from kinema.media.storage import ManagedStorage
 from kinema.settings import Settings
 
 __all__ = ["HOUSEKEEPING_S", "Dispatcher"]
@@ -60,7 +60,7 @@ class Dispatcher:
         settings: Settings,
         store: JobStore,
         feed: ChangeFeed,
-        storage: FileStorage | None = None,
+        storage: ManagedStorage | None = None,
         *,
         on_complete: Callable[[Job], None] | None = None,
     ):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileStorage",
+    "ManagedStorage",
     "OwnUrls",
     "Storage",
     "StoredFile",
@@ -111,6 +112,24 @@ class Storage(Protocol):
 
     def read_own(self, url: str) -> bytes | None:
         """The bytes of one of this server's own file URLs; ``None`` for any other URL or an unknown file."""
+        ...
+
+
+class ManagedStorage(Storage, Protocol):
+    """A :class:`Storage` whose files the server also looks after: found by their URL path, deleted with
+    their job, purged past retention. :class:`FileStorage` and :class:`~kinema.media.s3_storage.S3Storage`
+    (what :func:`open_storage` returns) both implement it; the dispatcher and the retention loop need no more."""
+
+    def parse_url_path(self, path: str) -> tuple[str, str] | None:
+        """``/files/{id}/{name}`` → ``(id, name)``; anything else → ``None`` (a static method in both)."""
+        ...
+
+    def delete(self, file_id: str) -> bool:
+        """Delete one stored file; ``False`` when there was none."""
+        ...
+
+    def purge_older_than(self, age_s: float, *, now: float | None = None) -> int:
+        """Delete the files older than ``age_s``; returns how many went."""
         ...
 
 
