@@ -51,7 +51,8 @@ class DynamicMask(BaseModel):
 
     mask_url: str = Field(
         title="Mask Url",
-        description="URL of the image for Dynamic Brush Application Area (Mask image created by users using the motion brush)",
+        description="URL of the image for Dynamic Brush Application Area"
+        " (Mask image created by users using the motion brush)",
         examples=["https://storage.googleapis.com/falserverless/kling/new_dynamic_mask.png"],
     )
     trajectories: list[Trajectory] | None = Field(
@@ -103,7 +104,8 @@ class KlingInput(BaseModel):
     static_mask_url: str | None = Field(
         default=None,
         title="Static Mask Url",
-        description="URL of the image for Static Brush Application Area (Mask image created by users using the motion brush)",
+        description="URL of the image for Static Brush Application Area"
+        " (Mask image created by users using the motion brush)",
         examples=["https://storage.googleapis.com/falserverless/kling/new_static_mask.png"],
     )
     dynamic_masks: list[DynamicMask] | None = Field(
@@ -221,7 +223,8 @@ def parse_input(payload: Any) -> KlingInput:
                 errors.append(
                     error_item(
                         [*loc, j],
-                        f"point ({p.x}, {p.y}) is outside the image: coordinates are pixels from the bottom-left corner and cannot be negative",
+                        f"point ({p.x}, {p.y}) is outside the image:"
+                        " coordinates are pixels from the bottom-left corner and cannot be negative",
                         "trajectory_point_outside",
                     )
                 )
@@ -229,7 +232,8 @@ def parse_input(payload: Any) -> KlingInput:
         errors.append(
             error_item(
                 ["body", "tail_image_url"],
-                "tail_image_url cannot be combined with static_mask_url or dynamic_masks: use either a tail image or the motion brush",
+                "tail_image_url cannot be combined with static_mask_url or dynamic_masks:"
+                " use either a tail image or the motion brush",
                 "mutually_exclusive",
             )
         )

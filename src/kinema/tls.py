@@ -214,7 +214,7 @@ def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, objec
         return None
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
-    if key.public_key().public_bytes(enc, pub) != cert.public_key().public_bytes(enc, pub):  # type: ignore[union-attr]
+    if key.public_key().public_bytes(enc, pub) != cert.public_key().public_bytes(enc, pub):
         return None
     return cert, key
 

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         if remote is None:
             body = resolve_files(payload)
             # 3a. Render in this process.
-            result = render_local(
+            render_local(
                 body,
                 out,
                 engine=args.engine,
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             with QueueClient(*remote) as client:
                 convert = (lambda path, loc: client.upload(path)) if args.upload else None
                 body = resolve_files(payload, convert=convert)
-                result = run_remote(
+                sent = run_remote(
                     client,
                     body,
                     out,
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                     log=bar.log if args.verbose else None,
                     on_submitted=lambda s: bar.note(f"request {s['request_id']} submitted"),
                 )
-                request_id = result.request_id
+                request_id = sent.request_id
     except InputError as exc:
         raise CliError(format_detail(exc.errors, flags)) from None
     except RemoteError as exc:
@@ -240,7 +240,9 @@ def contact_sheet(
     with av.open(str(video)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i in wanted:
-                thumbs[i] = frame.to_image().resize((thumb_width, thumb_h), Image.Resampling.LANCZOS)
+                # PyAV's stubs leave VideoFrame.to_image unannotated.
+                picture = frame.to_image()  # type: ignore[no-untyped-call]
+                thumbs[i] = picture.resize((thumb_width, thumb_h), Image.Resampling.LANCZOS)
             if i >= wanted[-1]:
                 break
     shown = [i for i in wanted if i in thumbs]

@@ -141,7 +141,8 @@ def upgrade(conn: psycopg.Connection) -> tuple[int, int]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS kinema_schema (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS kinema_schema (version INTEGER PRIMARY KEY,"
+            " applied_at DOUBLE PRECISION NOT NULL)"
         )
         before = current_version(conn)
         if before > SCHEMA_VERSION:

@@ -178,7 +178,8 @@ def _upgrade_from_v1(conn: sqlite3.Connection) -> None:
         else:
             state, started_at = "QUEUED", None
         conn.execute(
-            "INSERT INTO jobs (seq, id, key_id, state, priority, payload, input_summary, base_url, webhook_url, created_at,"
+            "INSERT INTO jobs (seq, id, key_id, state, priority, payload, input_summary, base_url, webhook_url,"
+            " created_at,"
             " start_deadline, attempts, started_at, completed_at, status_code, result_body, error_type, output,"
             " inference_time, billed_seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (

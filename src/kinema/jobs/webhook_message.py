@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kinema.jobs.states import DeliveryState
+
+if TYPE_CHECKING:  # psycopg is an optional extra
+    from kinema.jobs.pg_sql import PgSqlConnection
 
 __all__ = ["DestinationRefused", "check_webhook_url", "insert_delivery", "webhook_body"]
 
@@ -54,7 +57,9 @@ def check_webhook_url(url: str) -> None:
     parts.port  # noqa: B018  (raises ValueError on a bad port)
 
 
-def insert_delivery(conn: sqlite3.Connection, request_id: str, user_id: str, url: str, body: bytes, now: float) -> None:
+def insert_delivery(
+    conn: sqlite3.Connection | PgSqlConnection, request_id: str, user_id: str, url: str, body: bytes, now: float
+) -> None:
     """Add a delivery, due at ``now``, inside the caller's transaction (the job store calls it when a job ends)."""
     conn.execute(
         "INSERT INTO webhook_deliveries (request_id, user_id, url, body, attempts, next_attempt_at, status,"

@@ -133,7 +133,9 @@ class WebhookOutbox:
             raise TypeError("webhook body must be bytes")
         with self._db_lock:
             insert_delivery(self._db, request_id, user_id, url, body, self._clock())
-            (rowid,) = self._db.execute("SELECT last_insert_rowid()").fetchone()
+            last = self._db.execute("SELECT last_insert_rowid()").fetchone()
+            assert last is not None  # the function always returns one row
+            (rowid,) = last
         return int(rowid)
 
     def wake(self) -> None:
@@ -224,6 +226,7 @@ class WebhookOutbox:
                 + (f" AND user_id NOT IN ({marks})" if busy else ""),
                 (DeliveryState.PENDING.value, DeliveryState.DELIVERING.value, *busy),
             ).fetchone()
+        assert row is not None  # an aggregate always returns one row
         return None if row[0] is None else max(0.0, row[0] - self._clock())
 
     async def _wait(self, delay: float | None) -> None:
@@ -396,7 +399,8 @@ class WebhookOutbox:
         now = self._clock()
         with self._db_lock:
             self._db.execute(
-                "UPDATE webhook_deliveries SET status = ?, last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
+                "UPDATE webhook_deliveries SET status = ?, last_error = ?,"
+                " next_attempt_at = COALESCE(?, next_attempt_at),"
                 " updated_at = ? WHERE id = ? AND status = ?",
                 (state.value, error, next_attempt_at, now, delivery_id, DeliveryState.DELIVERING.value),
             )

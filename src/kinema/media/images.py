@@ -189,7 +189,8 @@ def check_mask_shapes(image_size: tuple[int, int], masks: Sequence[tuple[Loc, np
             errors.append(
                 error_item(
                     loc,
-                    f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}: all masks must share one resolution",
+                    f"the mask is {mw}x{mh} but another mask is {first[0]}x{first[1]}:"
+                    " all masks must share one resolution",
                     "mask_resolution",
                 )
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,8 @@ def load_inputs(req: KlingInput, fetch: FetchFn, *, max_pixels: int, warn: WarnF
         static = attempt(lambda: mask_at(req.static_mask_url, ["body", "static_mask_url"]))  # type: ignore[arg-type]
     dynamic: list[tuple[np.ndarray | None, list[tuple[int, int]]]] = []
     for i, dm in enumerate(req.dynamic_masks or []):
-        loc = ["body", "dynamic_masks", i, "mask_url"]
-        mask = attempt(lambda url=dm.mask_url, loc=loc: mask_at(url, loc))
+        loc: Loc = ["body", "dynamic_masks", i, "mask_url"]
+        mask = attempt(partial(mask_at, dm.mask_url, loc))
         dynamic.append((mask, [(p.x, p.y) for p in dm.trajectories or []]))
 
     # 3. Checks that need the decoded files: mask shapes, trajectory points inside the image.

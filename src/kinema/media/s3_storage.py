@@ -198,7 +198,7 @@ class S3Storage:
                 data[:16],
                 self.new_id(),
                 file_name,
-                content_type,  # type: ignore[arg-type]
+                content_type,
                 what="storing the upload",
             )
 
@@ -234,7 +234,7 @@ class S3Storage:
                 size,
                 head,
                 file_id,
-                file_name,  # type: ignore[arg-type]
+                file_name,
                 content_type,
                 what="storing the upload",
             )

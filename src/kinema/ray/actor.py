@@ -85,7 +85,8 @@ class EngineActor:
             self.storage,
             self.work_dir,
             self._on_event,  # type: ignore[arg-type]
-            engine_note=f"load: engine ready on {self.device} in Ray actor {index} (loaded once in {self.load_s:.2f} s)",
+            engine_note=f"load: engine ready on {self.device} in Ray actor {index}"
+            f" (loaded once in {self.load_s:.2f} s)",
         )
         self._writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kinema-actor-store")
         self._stop = threading.Event()

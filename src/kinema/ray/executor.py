@@ -78,7 +78,8 @@ class RayExecutor:
             return self.settings.ray_actors
         gpus = actor_gpus(self.settings)
         if gpus > 0:
-            total = float(ray.cluster_resources().get("GPU", 0.0))
+            # Ray leaves cluster_resources unannotated.
+            total = float(ray.cluster_resources().get("GPU", 0.0))  # type: ignore[no-untyped-call]
             if total < gpus:
                 raise RuntimeError(
                     f"the Ray cluster has {total:g} GPUs; an actor needs {gpus:g}"
