@@ -76,7 +76,7 @@ def main() -> None:
                 for name, server in (("local", local), ("ray", on_ray)):
                     tot, eng = asyncio.run(overhead(server.url, server.headers, image, args.jobs))
                     totals[name] += tot
-                    over[name] += [t - e for t, e in zip(tot, eng)]
+                    over[name] += [t - e for t, e in zip(tot, eng, strict=True)]
         finally:
             stop_server(on_ray)
             stop_server(local)
@@ -84,7 +84,8 @@ def main() -> None:
     med = {k: statistics.median(v) * 1000 for k, v in over.items()}
     for name in ("local", "ray"):
         print(
-            f"{name:>5}: {len(over[name])} jobs, median submit→COMPLETED {statistics.median(totals[name]) * 1000:.1f} ms,"
+            f"{name:>5}: {len(over[name])} jobs,"
+            f" median submit→COMPLETED {statistics.median(totals[name]) * 1000:.1f} ms,"
             f" median overhead {med[name]:.1f} ms"
         )
     print(

@@ -120,7 +120,7 @@ def main() -> None:
             headers = server.headers
             # Overhead first, on an idle server.
             totals, engine = asyncio.run(overhead(server.url, headers, image, args.jobs))
-            over = [t - e for t, e in zip(totals, engine)]
+            over = [t - e for t, e in zip(totals, engine, strict=True)]
             print(
                 f"submit→COMPLETED over {args.jobs} jobs: median total {statistics.median(totals) * 1000:.1f} ms, "
                 f"median engine {statistics.median(engine) * 1000:.1f} ms, "

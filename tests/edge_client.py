@@ -90,8 +90,8 @@ def send_chunked(
     deadline_s: float = 120.0,
     method: str = "POST",
 ) -> tuple[Reply, int]:
-    """POST (or ``method``) ``chunks`` with ``Transfer-Encoding: chunked``, reading the reply as soon as one comes (the server
-    may answer before the body ends); returns the reply and how many body bytes were sent."""
+    """POST (or ``method``) ``chunks`` with ``Transfer-Encoding: chunked``, reading the reply as soon as one comes
+    (the server may answer before the body ends); returns the reply and how many body bytes were sent."""
     sock = open_socket(server)
     head = [f"{method} {path} HTTP/1.1", f"Host: {server.host_port}", "Transfer-Encoding: chunked"]
     head += [f"{k}: {v}" for k, v in headers.items()]

@@ -219,7 +219,7 @@ def test_stress_six_masks_77_points_leaving_the_frame_other_resolution(tmp_path:
         # Spirals and lines in input pixels, several running far outside the picture.
         xs = cx / 2 + 300 * t * np.cos(6 * t + k) + (k - 3) * 150 * t
         ys = (mh - cy) / 2 + 250 * t * np.sin(6 * t + k) + rng.normal(0, 3, 77)
-        brushes.append(DynamicBrush(mask, tuple((int(x), int(y)) for x, y in zip(xs, ys))))
+        brushes.append(DynamicBrush(mask, tuple((int(x), int(y)) for x, y in zip(xs, ys, strict=True))))
     static = np.zeros((mh, mw), bool)
     static[500:, 700:] = True
     inputs = EngineInputs(

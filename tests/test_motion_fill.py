@@ -98,7 +98,7 @@ def test_fill_comes_from_the_background_only() -> None:
         prompt="", image=img, static_mask=static, dynamic_brushes=(DynamicBrush(mask > 0, ((200, 180), (420, 180))),)
     )
     last = None
-    for last in frames(inputs):
+    for last in frames(inputs):  # noqa: B007  (the loop keeps the last frame)
         pass
     assert last is not None
     hole = cv2.resize(mask, (last.shape[1], last.shape[0]), interpolation=cv2.INTER_NEAREST) > 0

@@ -126,7 +126,7 @@ def test_tail_at_another_resolution_ends_on_the_tail() -> None:
     inputs = EngineInputs(prompt="", image=img, tail_image=tail)
     size = (1080, 720)
     last = None
-    for last in frames(inputs):
+    for last in frames(inputs):  # noqa: B007  (the loop keeps the last frame)
         pass
     assert last is not None and np.array_equal(last, documented_resize(tail, size))
 
@@ -174,7 +174,7 @@ def test_unrelated_images_never_tear() -> None:
     inputs = unrelated_pair()
     a, b = documented_resize(inputs.image, OUT), documented_resize(inputs.tail_image, OUT)
     worst = 0.0
-    for i, frame in enumerate(frames(inputs)):
+    for frame in frames(inputs):
         _, mix = best_crossfade(frame, a, b)
         worst = max(worst, gradient_energy(frame) / gradient_energy(mix))
     print(f"unrelated pair: worst gradient-energy ratio {worst:.3f}")
@@ -191,7 +191,7 @@ def test_tail_of_another_aspect_ratio_is_cropped_not_stretched() -> None:
     wide = np.ascontiguousarray(data.rocket())  # 640 x 427: another aspect ratio
     logs: list[str] = []
     last = None
-    for last in frames(EngineInputs(prompt="", image=img, tail_image=wide), log=logs.append):
+    for last in frames(EngineInputs(prompt="", image=img, tail_image=wide), log=logs.append):  # noqa: B007
         pass
     x0 = (640 - 427) // 2
     expected = documented_resize(np.ascontiguousarray(wide[:, x0 : x0 + 427]), OUT)

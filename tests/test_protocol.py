@@ -204,7 +204,7 @@ def test_kling_limits_accepted_at_their_edges(fast, photo_uri, mask_uri):
     for p in payloads:
         body = fal_json(submit(fast, p), 200)
         rids.append(body["request_id"])
-    for p, rid in zip(payloads, rids):
+    for p, rid in zip(payloads, rids, strict=True):
         done = wait_status(fast, rid, "COMPLETED")
         assert "error" not in done, (p.keys(), done.get("error"))
         res = result(fast, rid)

@@ -80,8 +80,8 @@ def _ns() -> str:
 
 
 def test_jobs_run_in_the_actors_with_logs_progress_and_cancel(
-    ray_cluster: RayCluster,
-    tmp_path: Path,  # noqa: F811
+    ray_cluster: RayCluster,  # noqa: F811
+    tmp_path: Path,
     photo_uri: str,
 ) -> None:
     runs, ns = tmp_path / "runs.txt", _ns()
@@ -178,7 +178,7 @@ def _server_log(server: Server) -> str:  # for failure messages
 
 
 def test_kinema_ray_runs_the_actors_for_an_api_only_server(
-    ray_cluster: RayCluster,
+    ray_cluster: RayCluster,  # noqa: F811
     s3: MotoS3,  # noqa: F811
     pg_url: str,
     tmp_path: Path,

@@ -1,8 +1,9 @@
 """The JobStore contract: every backend must pass this suite unchanged.
 
 Backends are the parameters of the ``store_factory`` fixture: SQLite, and PostgreSQL on a real
-server started by the suite (``tests/pg.py``; each test gets a fresh database). A factory opens independent store instances on one database,
-as separate server processes would; ``open_store(spec)`` does the same inside a child process.
+server started by the suite (``tests/pg.py``; each test gets a fresh database). A factory opens independent store
+instances on one database, as separate server processes would; ``open_store(spec)`` does the same inside a child
+process.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_two_servers_share_the_queue_and_run_each_job_once(tmp_path: Path, photo
             r = submit(server, {"prompt": f"job-{i}", "image_url": photo_uri})
             assert r.status_code == 200, r.text
             ids[f"job-{i}"] = r.json()["request_id"]
-        for i, (prompt, rid) in enumerate(ids.items()):
+        for i, (_prompt, rid) in enumerate(ids.items()):
             other = (b, a)[i % 2]  # read each job through the server it was NOT submitted to
             wait_status(other, rid, "COMPLETED", timeout=120)
             res = result(other, rid)
