@@ -32,6 +32,7 @@ from kinema.jobs.store import (
     LogEntry,
     Outcome,
     Progress,
+    StoreUnavailable,
     cancelled_outcome,
     disconnected_outcome,
     start_timeout_outcome,
@@ -57,6 +58,7 @@ class SqliteJobStore:
         self.path = path
         self._price = price_per_second
         self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
         try:
             self._w = connect(path, busy_timeout_s=busy_timeout_s)
             ensure_schema(self._w)
@@ -71,7 +73,11 @@ class SqliteJobStore:
     # Plumbing ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._wlock:
+        # Waiting for this process's write connection is bounded by the busy timeout too: behind writes that
+        # each wait out a lock held by another process, a submit otherwise took 3 x the timeout to get its 503.
+        if not self._wlock.acquire(timeout=self._busy_timeout_s):
+            raise StoreUnavailable("The job store is unavailable: its writes are waiting on a locked database")
+        try:
             try:
                 self._w.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -85,6 +91,8 @@ class SqliteJobStore:
                 if isinstance(exc, sqlite3.Error):
                     raise translate(exc) from exc
                 raise
+        finally:
+            self._wlock.release()
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._rlock:
