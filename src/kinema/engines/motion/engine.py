@@ -32,13 +32,13 @@ from kinema.engines import (
 )
 from kinema.errors import Cancelled
 from kinema.media.encode import VideoWriter
+from kinema.pipeline.ahead import ahead
 
 from .brush import BrushScene
 from .camera import CameraScene
 from .camera import plan as plan_camera
 from .effects import EffectStack
 from .geometry import fit_image, resize_image, resize_mask, trajectory_to_output
-from .prefetch import prefetch
 from .tail import TailScene
 from .timing import clip_time, ease, fade_in, path_offsets
 from .vocabulary import DEFAULT_MOVE, DEFAULT_MOVE_STRENGTH, Understanding, understand
@@ -178,7 +178,7 @@ def render(
     try:
         with (
             VideoWriter(output, w, h, OUTPUT_FPS) as writer,
-            prefetch(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made,
+            ahead(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made,
         ):
             for i in range(n):
                 if should_cancel():
