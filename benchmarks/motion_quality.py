@@ -13,53 +13,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
-from skimage import color, data
+from skimage import data
 
 from kinema.engines import DynamicBrush, EngineInputs
 from kinema.engines.motion import frames, render
 from kinema.media.encode import VideoWriter, read_frames
 
-CHART = np.array(
-    [
-        (115, 82, 68),
-        (194, 150, 130),
-        (98, 122, 157),
-        (87, 108, 67),
-        (133, 128, 177),
-        (103, 189, 170),
-        (214, 126, 44),
-        (80, 91, 166),
-        (193, 90, 99),
-        (94, 60, 108),
-        (157, 188, 64),
-        (224, 163, 46),
-        (56, 61, 150),
-        (70, 148, 73),
-        (175, 54, 60),
-        (231, 199, 31),
-        (187, 86, 149),
-        (8, 133, 161),
-        (243, 243, 242),
-        (200, 200, 200),
-        (160, 160, 160),
-        (122, 122, 121),
-        (85, 85, 85),
-        (52, 52, 52),
-        (255, 0, 0),
-        (0, 255, 0),
-        (0, 0, 255),
-        (255, 255, 0),
-        (0, 255, 255),
-        (255, 0, 255),
-    ],
-    np.uint8,
-)
+# The colour chart and its measurement are the encoder tests' own (tests/test_encode.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_encode import CHART, chart_image, delta_e, encode, patch_means
+
 PHRASES = (
     "drone shot flying forward",
     "handheld camera shake",
@@ -78,23 +48,8 @@ PHRASES = (
 
 
 def chart_delta_e(tmp: Path) -> tuple[float, float]:
-    patch = 120
-    img = np.zeros((5 * patch, 6 * patch, 3), np.uint8)
-    for k, rgb in enumerate(CHART):
-        r, c = divmod(k, 6)
-        img[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = rgb
-    with VideoWriter(tmp / "chart.mp4", img.shape[1], img.shape[0], 30) as writer:
-        for _ in range(10):
-            writer.write(img)
-    out = read_frames(tmp / "chart.mp4")[-1]
-    q = patch // 4
-    means = np.array(
-        [
-            out[r * patch + q : (r + 1) * patch - q, c * patch + q : (c + 1) * patch - q].reshape(-1, 3).mean(0)
-            for r, c in (divmod(k, 6) for k in range(len(CHART)))
-        ]
-    )
-    de = color.deltaE_ciede2000(color.rgb2lab(CHART[None] / 255.0)[0], color.rgb2lab(means[None] / 255.0)[0])
+    decoded = encode(tmp / "chart.mp4", [chart_image()] * 10)
+    de = delta_e(CHART.astype(np.float64), patch_means(decoded[-1]))
     return float(de.mean()), float(de.max())
 
 
