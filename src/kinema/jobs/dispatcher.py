@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import shutil
-import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Coroutine
@@ -37,7 +35,7 @@ from kinema.jobs.events import (
     WorkerReady,
 )
 from kinema.jobs.feed import ChangeFeed
-from kinema.jobs.runner import WorkerProcess
+from kinema.jobs.runner import WorkerProcess, sweep_dead_work_dirs
 from kinema.jobs.states import JobState, WorkerState
 from kinema.jobs.store import Job, JobStore, Outcome, error_outcome
 from kinema.media.storage import ManagedStorage
@@ -83,7 +81,7 @@ class Dispatcher:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        await asyncio.to_thread(self._sweep_work_dirs)
+        await asyncio.to_thread(sweep_dead_work_dirs, self.settings.work_dir)
         for i in range(max(0, self.settings.workers)):  # 0: an API-only server (standalone workers run jobs)
             self.workers.append(self._spawn(i))
         self._tasks = [
@@ -405,28 +403,3 @@ class Dispatcher:
     def _clean_work_dir(self, worker_id: str) -> None:
         """A killed worker leaves its partial MP4 behind; remove its work folder."""
         shutil.rmtree(self.settings.work_dir / worker_id, ignore_errors=True)
-
-    def _sweep_work_dirs(self) -> None:
-        """Work folders of this machine's dead processes (``kill -9`` of a server and its workers)."""
-        root = self.settings.work_dir
-        if not root.is_dir():
-            return
-        host = socket.gethostname()
-        for folder in root.iterdir():
-            if folder.is_file() and folder.suffix == ".mp4":  # the old layout's partial outputs
-                folder.unlink(missing_ok=True)
-                continue
-            rest = folder.name[len(host) + 1 :] if folder.name.startswith(host + "-") else None
-            pid = rest.split("-", 1)[0] if rest else ""
-            if pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

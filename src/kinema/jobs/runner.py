@@ -15,18 +15,20 @@ import asyncio
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from kinema.jobs.events import Cancel, Command, RunJob, Shutdown, WorkerEvent
 from kinema.jobs.states import WorkerState, check_worker_transition
 from kinema.jobs.worker import worker_main
 from kinema.settings import Settings
 
-__all__ = ["WorkerProcess", "new_worker_id"]
+__all__ = ["WorkerProcess", "new_worker_id", "sweep_dead_work_dirs"]
 
 log = logging.getLogger("kinema.runner")
 _ctx = mp.get_context("spawn")
@@ -38,6 +40,32 @@ def new_worker_id(index: int) -> str:
     global _counter
     _counter += 1
     return f"{socket.gethostname()}-{os.getpid()}-{index}-{_counter}"
+
+
+def sweep_dead_work_dirs(root: Path) -> None:
+    """Remove the work folders (named by :func:`new_worker_id`) of this host's processes that are gone
+    (``kill -9`` of a server, a worker or a Ray actor), and partial MP4s of the old flat layout."""
+    if not root.is_dir():
+        return
+    host = socket.gethostname()
+    for folder in root.iterdir():
+        if folder.is_file() and folder.suffix == ".mp4":  # the old layout's partial outputs
+            folder.unlink(missing_ok=True)
+            continue
+        rest = folder.name[len(host) + 1 :] if folder.name.startswith(host + "-") else ""
+        pid = rest.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class WorkerProcess:

@@ -33,7 +33,7 @@ from kinema.engines import load_engine
 from kinema.errors import KinemaError, RequestCancelled, StoreUnavailable
 from kinema.jobs.backends import open_job_store, open_storage
 from kinema.jobs.events import JobDone, JobLog, JobProgress, RunJob, WorkerEvent
-from kinema.jobs.runner import new_worker_id
+from kinema.jobs.runner import new_worker_id, sweep_dead_work_dirs
 from kinema.jobs.states import JobState
 from kinema.jobs.store import Job, Outcome, error_outcome
 from kinema.jobs.worker import JobRunner
@@ -77,7 +77,7 @@ class EngineActor:
         self.store = open_job_store(settings)
         self.storage = open_storage(settings)
         self.work_dir = settings.work_dir / self.worker_id
-        _sweep_dead_work_dirs(settings)
+        sweep_dead_work_dirs(settings.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         # JobRunner only ever calls send(event); its annotation names the worker process's pipe wrapper.
         self.runner = JobRunner(
@@ -248,26 +248,3 @@ class EngineActor:
             except KinemaError as exc:
                 log.error("completing a job failed: %s", exc, extra={"request_id": request_id})
                 return
-
-
-def _sweep_dead_work_dirs(settings: Settings) -> None:
-    """Work folders left by this host's killed actors (``<host>-<pid>-…``) whose process is gone."""
-    root = settings.work_dir
-    if not root.is_dir():
-        return
-    host = socket.gethostname()
-    for folder in root.iterdir():
-        rest = folder.name[len(host) + 1 :] if folder.name.startswith(host + "-") else ""
-        pid = rest.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
