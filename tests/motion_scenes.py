@@ -7,6 +7,7 @@ but the input types.
   true background behind it is the second photo.
 - :func:`camera_pair`: two views of a larger photo (a pan or a zoom); the true view at any time
   of the move is a crop of the same photo.
+- :func:`moving_object_pair`: a pan of the same larger photo, with an object that also moves on its own.
 - :func:`unrelated_pair`: two photos with nothing in common.
 - :func:`zigzag_path`: a brush moving along a zig-zag.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "CameraPair",
     "PastedObject",
     "camera_pair",
+    "moving_object_pair",
     "mid_similarity",
     "pasted_object",
     "unrelated_pair",
@@ -109,6 +111,30 @@ def camera_pair(kind: str) -> CameraPair:
     a = view_at(photo, first, (1280, 720))
     b = view_at(photo, last, (1280, 720))
     return CameraPair(inputs=EngineInputs(prompt="", image=a, tail_image=b), photo=photo, first=first, last=last)
+
+
+@dataclass(frozen=True)
+class MovingObject:
+    inputs: EngineInputs
+    patch: np.ndarray  # the object (RGB, square), pasted unscaled into both images
+    start: np.ndarray  # (x, y) of its top-left corner in the first image
+    step: np.ndarray  # where it is in the tail image minus ``start`` (the pan included), output px
+    move: np.ndarray  # its own move in the scene, without the pan
+
+
+def moving_object_pair(pan_px: int = 160, move: tuple[int, int] = (60, 30)) -> MovingObject:
+    """Two 1280 x 720 views of the rocket photo ``pan_px`` apart (the camera pans right), with the
+    cat's face (120 x 120) pasted into both: it moves ``move`` px in the scene besides the pan."""
+    photo = _large_photo()
+    a = view_at(photo, np.float64([500.0, 300.0, 1280.0]), (1280, 720))
+    b = view_at(photo, np.float64([500.0 + pan_px, 300.0, 1280.0]), (1280, 720))
+    patch = cv2.resize(data.chelsea()[60:260, 150:350], (120, 120), interpolation=cv2.INTER_AREA)
+    start = np.array([560, 300])
+    step = np.array(move) - np.array([pan_px, 0])
+    (x0, y0), (x1, y1) = start, start + step
+    a[y0 : y0 + 120, x0 : x0 + 120] = patch
+    b[y1 : y1 + 120, x1 : x1 + 120] = patch
+    return MovingObject(EngineInputs(prompt="", image=a, tail_image=b), patch, start, step, np.array(move))
 
 
 def mid_similarity(first: np.ndarray, last: np.ndarray, t: float) -> np.ndarray:
