@@ -175,6 +175,7 @@ class TailScene:
         gx = (np.arange(gw, dtype=np.float32) - 1) * GRID + np.float32(0.5)
         gy = (np.arange(gh, dtype=np.float32) - 1) * GRID + np.float32(0.5)
         self._gxy = np.dstack(np.meshgrid(gx, gy))  # (gh, gw, 2) output coordinates of the grid
+        self._depth = np.clip(_depth(self._gxy, w, h), 0.0, EDGE_FEATHER_PX).astype(np.float32)
         self._fwd = _quiet(_to_output(fwd * _soft(trust01)[..., None], w, h))
         self._bwd = _quiet(_to_output(bwd * _soft(trust10)[..., None], w, h))
         # Sources at 2x (coordinates x 2), RGBA: remap is ~2.5x faster on 4 channels than on 3.
@@ -213,26 +214,27 @@ class TailScene:
         # Camera at time t: frame pixel p shows first-image point x = A_t^-1 p, tail point A^(1-t) p.
         to_first = _invert(similarity_power(self.camera, t))
         to_tail = similarity_power(self.camera, 1.0 - t)
-        x = _apply(to_first, self._gxy)
-        # First side: x - t r01(x); tail side: A (x - (1 - t) r10(x)) = A^(1-t) p - (1-t) A_lin r10(x).
-        both = _sample(self._both, x, w, h)
-        r01, r10 = both[..., :2], both[..., 2:]
-        map0 = x - np.float32(t) * r01
-        lin = np.asarray(self.camera[:, :2], dtype=np.float32)
-        map1 = _apply(to_tail, self._gxy) - np.float32(1.0 - t) * (r10 @ lin.T)
-        # Where one image has no picture the other takes over: the tail weight is at least
-        # 1 - e0 and at most e1 (e: 1 inside the picture, 0 outside, feathered at the edge).
-        e0 = _edge_weight(map0, self._gxy, w, h)
-        e1 = _edge_weight(map1, self._gxy, w, h)
-        lo_w, hi_w = 1.0 - e0, e1
-        weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
-        # Warps are affine (the camera) except on the row bands around the cells where the residual
-        # moves a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
-        affine0, affine1 = 2.0 * to_first, 2.0 * to_tail
+        map0 = _apply(to_first, self._gxy)
+        map1 = _apply(to_tail, self._gxy)
         cells0 = cells1 = None
         if self._residual:
+            # First side: x - t r01(x); tail side: A (x - (1 - t) r10(x)) = A^(1-t) p - (1-t) A_lin r10(x).
+            both = _sample(self._both, map0, w, h)
+            r01, r10 = both[..., :2], both[..., 2:]
+            lin = np.asarray(self.camera[:, :2], dtype=np.float32)
+            map0 -= np.float32(t) * r01
+            map1 -= np.float32(1.0 - t) * (r10 @ lin.T)
+            # Warps are affine (the camera) except on the row bands around the cells where the residual
+            # moves a pixel by more than RESIDUAL_EPS_PX; there the full sampling map is used.
             cells0 = np.hypot(r01[..., 0], r01[..., 1]) * t > RESIDUAL_EPS_PX
             cells1 = np.hypot(r10[..., 0], r10[..., 1]) * (1.0 - t) > RESIDUAL_EPS_PX
+        # Where one image has no picture the other takes over: the tail weight is at least
+        # 1 - e0 and at most e1 (e: 1 inside the picture, 0 outside, feathered at the edge).
+        e0 = _edge_weight(map0, self._depth, w, h)
+        e1 = _edge_weight(map1, self._depth, w, h)
+        lo_w, hi_w = 1.0 - e0, e1
+        weight = np.where(lo_w <= hi_w, np.clip(np.float32(wt), lo_w, hi_w), np.float32(wt)).astype(np.float32)
+        affine0, affine1 = 2.0 * to_first, 2.0 * to_tail
         if wt > 0.0 or float(weight.max()) > WEIGHT_EPS:
             self._tail_ready()
         full = (0, 0, w, h)
@@ -447,22 +449,25 @@ def _soft(trust: np.ndarray) -> np.ndarray:
     return smooth
 
 
-def _edge_weight(xy: np.ndarray, pixel: np.ndarray, w: int, h: int) -> np.ndarray:
-    """How much of a picture there is at the sample points ``xy`` of the output points ``pixel``.
+def _depth(xy: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Distance of the points ``xy`` inside the w x h picture from its nearest edge (negative outside)."""
+    x, y = xy[..., 0], xy[..., 1]
+    near: np.ndarray = np.minimum(np.minimum(x + 0.5, w - 0.5 - x), np.minimum(y + 0.5, h - 0.5 - y))
+    return near
+
+
+def _edge_weight(xy: np.ndarray, pixel_depth: np.ndarray, w: int, h: int) -> np.ndarray:
+    """How much of a picture there is at the sample points ``xy`` of output points at ``pixel_depth``.
 
     0 outside the w x h picture. Inside, 1 when the sample is at least as far from the picture's
     edge as the output point is from the frame's edge (the picture covers the frame there), else
     falling to 0 at the picture's edge over EDGE_FEATHER_PX: a fade only where a picture runs out.
+    ``pixel_depth`` is the output points' :func:`_depth` clipped to [0, EDGE_FEATHER_PX].
     """
-
-    def depth(p: np.ndarray) -> np.ndarray:
-        return np.minimum(
-            np.minimum(p[..., 0] + 0.5, w - 0.5 - p[..., 0]), np.minimum(p[..., 1] + 0.5, h - 0.5 - p[..., 1])
-        )
-
-    ds, dp = depth(xy), np.clip(depth(pixel), 0.0, EDGE_FEATHER_PX)
-    e = np.clip(1.0 - (dp - ds) / EDGE_FEATHER_PX, 0.0, 1.0)
-    return np.where(ds < 0.0, 0.0, e).astype(np.float32)
+    ds = _depth(xy, w, h)
+    e = np.clip(1.0 - (pixel_depth - ds) / np.float32(EDGE_FEATHER_PX), 0.0, 1.0)
+    e[ds < 0.0] = 0.0
+    return e.astype(np.float32, copy=False)
 
 
 #: Bicubic weights (a = -0.75, as OpenCV's INTER_CUBIC) for the value half-way between two pixels.
