@@ -467,7 +467,8 @@ def _edge_weight(xy: np.ndarray, pixel_depth: np.ndarray, w: int, h: int) -> np.
     ds = _depth(xy, w, h)
     e = np.clip(1.0 - (pixel_depth - ds) / np.float32(EDGE_FEATHER_PX), 0.0, 1.0)
     e[ds < 0.0] = 0.0
-    return e.astype(np.float32, copy=False)
+    weight: np.ndarray = e.astype(np.float32, copy=False)
+    return weight
 
 
 #: Bicubic weights (a = -0.75, as OpenCV's INTER_CUBIC) for the value half-way between two pixels.
