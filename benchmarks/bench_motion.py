@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_motion.py [--runs 3]
 
 1. (a) a 5 s 1280x720 brush clip (3 dynamic masks on curved paths + a static mask) and (b) a 5 s
-   tail clip: the median of ``--runs`` full renders (``render``: frames + H.264 encode) divided by
-   the median time to encode the same frames alone (pre-built in memory) with the same encoder
-   settings (``VideoWriter`` defaults: libx264 veryfast, crf 18, yuv420p).
+   tail clip: the median of ``--runs`` full renders divided by the median time to encode the same
+   frames alone (pre-built in memory) with the same encoder settings (``VideoWriter`` defaults:
+   libx264 veryfast, crf 18, yuv420p). A render is what a worker does with a job's inputs:
+   ``Pipeline.render`` with the motion engine (frames made ahead on a background thread, the output
+   contract, the encoder).
 2. The cost of building the tail clip's frames alone (no encoder), on one OpenCV thread as during a
    render: CPU time of this thread per frame (mean and median over frames 1..n-1, the median run of
    ``--runs``) and the scene setup (frame 0, which includes the analysis of the pair).
@@ -28,8 +30,12 @@ import cv2
 import numpy as np
 
 from kinema.engines import DynamicBrush, EngineInputs
-from kinema.engines.motion import frames, render
+from kinema.engines.motion import MotionEngine, frames
 from kinema.media.encode import VideoWriter
+from kinema.pipeline import Pipeline
+from kinema.settings import Settings
+
+PIPELINE = Pipeline(Settings(), MotionEngine())
 
 
 def photo() -> np.ndarray:
@@ -76,7 +82,7 @@ def tail_inputs(duration: int = 5) -> EngineInputs:
 
 def time_render(inputs: EngineInputs, out: Path) -> float:
     t = time.perf_counter()
-    render(inputs, out, callback=lambda _p: None, should_cancel=lambda: False, log=lambda _m: None)
+    PIPELINE.render(inputs, out, progress=lambda _p: None, should_cancel=lambda: False, log=lambda _m: None)
     return time.perf_counter() - t
 
 

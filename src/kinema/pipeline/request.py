@@ -128,7 +128,10 @@ class Pipeline:
             made = conform(
                 source, fps=float(self.engine.fps), first=first, count=count, progress=later_progress, log=later_log
             )
-            with VideoWriter(output, size[0], size[1], 30) as writer, ahead(made, waiting=flush) as frames:
+            with (
+                VideoWriter(output, size[0], size[1], 30) as writer,
+                ahead(made, depth=8, waiting=flush, background=True) as frames,
+            ):
                 for i, frame in enumerate(frames):
                     flush()
                     if should_cancel():

@@ -12,12 +12,10 @@ Prompt effects (``effects.py``) apply in prompt and brush modes, never over the 
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from kinema.engines import (
@@ -30,9 +28,6 @@ from kinema.engines import (
     RenderInfo,
     output_size,
 )
-from kinema.errors import Cancelled
-from kinema.media.encode import VideoWriter
-from kinema.pipeline.ahead import ahead
 
 from .brush import BrushScene
 from .camera import CameraScene
@@ -155,53 +150,23 @@ def _effects(told: Understanding, size: tuple[int, int], seed: int, say: LogFn, 
 def render(
     inputs: EngineInputs, output: Path, *, callback: Callback, should_cancel: CancelCheck, log: LogFn
 ) -> RenderInfo:
-    """Render ``inputs`` to an H.264 MP4 at ``output`` (the engine seam's entry point).
+    """Render ``inputs`` to an H.264 MP4 at ``output`` (the old per-job entry point).
 
-    Frames are built on a worker thread while this thread encodes. Once the scene is set up,
-    OpenCV is limited to one thread for the rest of the render (the encoder keeps the other
-    core busy; measured 10 % faster tail renders on 2 cores); the previous setting is restored.
+    The clip is made the way a worker makes it: :class:`kinema.pipeline.Pipeline` with the default
+    settings (engine frames on a background thread, the output contract, the encoder). ``callback``
+    gets ``Progress(i, n)`` as frame ``i`` of ``n`` is encoded.
     """
-    # 1. Size and frame count
-    image = np.asarray(inputs.image)
-    if image.ndim != 3:
-        raise ValueError(f"image must be (H, W, 3), got {image.shape}")
-    w, h = output_size(image.shape[1], image.shape[0])
-    n = inputs.num_frames
-    # 2. Stream frames into the encoder as they are made (built ahead on a worker thread, whose
-    #    log lines are handed back to this thread)
-    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+    # Imported here: the pipeline imports this package.
+    from kinema.pipeline import Pipeline
+    from kinema.settings import Settings
 
-    def flush() -> None:
-        while not notes.empty():
-            log(notes.get())
+    from . import MotionEngine
 
-    try:
-        with (
-            VideoWriter(output, w, h, OUTPUT_FPS) as writer,
-            ahead(_one_thread_after_setup(frames(inputs, (w, h), log=notes.put)), depth=8) as made,
-        ):
-            for i in range(n):
-                if should_cancel():
-                    raise Cancelled(f"cancelled at frame {i} of {n}")
-                frame = next(made)
-                flush()
-                writer.write(frame)
-                callback(Progress(i + 1, n))
-    finally:
-        flush()
-    return RenderInfo(width=w, height=h, fps=OUTPUT_FPS, frames=n)
+    def progress(p: Progress) -> None:
+        if p.stage == "encode":
+            callback(Progress(p.step, p.total))
 
-
-def _one_thread_after_setup(made: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """Yield ``made``; from the second frame on, OpenCV runs on one thread (restored at the end)."""
-    before = cv2.getNumThreads()
-    try:
-        for i, frame in enumerate(made):
-            yield frame
-            if i == 0:
-                cv2.setNumThreads(1)
-    finally:
-        cv2.setNumThreads(before)
-        close = getattr(made, "close", None)
-        if close is not None:
-            close()
+    clip = Pipeline(Settings(), MotionEngine()).render(
+        inputs, output, progress=progress, should_cancel=should_cancel, log=log
+    )
+    return RenderInfo(width=clip.width, height=clip.height, fps=clip.fps, frames=clip.frames)
