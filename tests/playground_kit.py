@@ -108,7 +108,10 @@ def open_playground(page: Any, server: Server, image: Path) -> None:
 
 def wait_uploaded(page: Any) -> None:
     page.wait_for_function(
-        "document.querySelector('[data-testid=image-info]').textContent.endsWith(' uploaded')", timeout=15_000
+        # "· uploaded", not " uploaded": the previous image's "· not uploaded" ends with that too (a race
+        # that let a check run before the new image was even read)
+        "document.querySelector('[data-testid=image-info]').textContent.endsWith('· uploaded')",
+        timeout=15_000,
     )
 
 
