@@ -7,11 +7,12 @@ With ``background=True`` the producer steps aside for the encoder: after its fir
 engine's setup) it runs at idle priority (Linux ``SCHED_IDLE``) and takes only the CPU that
 x264's threads leave. On 2 cores a busy thread beside an encode cost the encoder 0.45-0.54 s of
 wall time per CPU-second it used at normal priority, 0.46-0.50 s at nice 19 and 0.31-0.37 s at
-``SCHED_IDLE`` (``benchmarks/bench_motion.py`` measures the effect on whole renders). An idle-priority thread gets almost nothing while other
-processes keep every core busy, and it cannot raise its own priority back without privileges, so
-when the consumer has waited ``starved_s`` for an item, production moves to a new thread at normal
-priority after the item in progress (started by the consumer: a thread inherits its creator's
-scheduling class).
+``SCHED_IDLE`` (``benchmarks/bench_motion.py`` measures the effect on whole renders).
+
+An idle-priority thread gets almost nothing while other processes keep every core busy, and it
+cannot raise its own priority back without privileges, so when the consumer has waited
+``starved_s`` for an item, production moves to a new thread at normal priority after the item in
+progress (started by the consumer: a thread inherits its creator's scheduling class).
 """
 
 from __future__ import annotations
