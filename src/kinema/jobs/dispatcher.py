@@ -224,17 +224,9 @@ class Dispatcher:
                 worker.finished()
                 return
             self._disarm(event.request_id)
-            outcome = Outcome(
-                event.status_code,
-                event.body,
-                event.error_type,
-                output=event.output,
-                inference_time=event.inference_time,
-                billed_seconds=event.billed_seconds,
-            )
             worker_id = worker.id
             worker.finished()
-            self._track(self._complete(event.request_id, outcome, worker_id))
+            self._track(self._complete(event.request_id, event.outcome(), worker_id))
             self._wake.set()
 
     def _on_exit(self, worker: WorkerProcess) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kinema.engines import Progress
+from kinema.jobs.store import Outcome
 
 __all__ = [
     "Cancel",
@@ -92,6 +93,17 @@ class JobDone:
     output: dict[str, Any] | None = None
     inference_time: float | None = None
     billed_seconds: float = 0.0
+
+    def outcome(self) -> Outcome:
+        """The outcome to write to the store."""
+        return Outcome(
+            self.status_code,
+            self.body,
+            self.error_type,
+            output=self.output,
+            inference_time=self.inference_time,
+            billed_seconds=self.billed_seconds,
+        )
 
 
 WorkerEvent = WorkerReady | WorkerDefunct | JobLog | JobProgress | JobDone

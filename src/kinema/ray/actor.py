@@ -210,16 +210,8 @@ class EngineActor:
         elif isinstance(event, JobProgress):
             self._write(self.store.set_progress, event.request_id, event.progress)
         elif isinstance(event, JobDone):
-            outcome = Outcome(
-                event.status_code,
-                event.body,
-                event.error_type,
-                output=event.output,
-                inference_time=event.inference_time,
-                billed_seconds=event.billed_seconds,
-            )
             # Waited for: the next claim comes after this job's outcome is in the store.
-            self._writes.submit(self._complete, event.request_id, outcome).result()
+            self._writes.submit(self._complete, event.request_id, event.outcome()).result()
 
     def _write(self, fn: Callable[..., Any], *args: Any) -> None:
         def run() -> None:
